@@ -1,0 +1,20 @@
+"""TD3 hyperparameters (Fujimoto et al. 2018; defaults of sfujim/TD3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.schema import bounded
+
+
+@dataclass
+class TD3Config:
+    hidden: int = bounded(256, ge=1)  # width of both hidden layers of actor and critics
+    lr: float = bounded(3e-4, gt=0, lt=1)  # Adam learning rate, actor and critics
+    batch_size: int = bounded(256, ge=1)  # transitions per update
+    discount: float = bounded(0.99, ge=0, le=1)  # gamma
+    tau: float = bounded(0.005, gt=0, le=1)  # Polyak rate of the target networks
+    policy_noise: float = bounded(0.2, ge=0)  # std of target-policy smoothing noise (x max action)
+    noise_clip: float = bounded(0.5, ge=0)  # clip of that noise (x max action)
+    policy_freq: int = bounded(2, ge=1)  # critic updates per actor and target update
+    expl_noise: float = bounded(0.1, ge=0)  # std of Gaussian exploration noise (x max action)

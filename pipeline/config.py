@@ -1,0 +1,154 @@
+"""The params.yaml schema (OmegaConf structured config) and its validation.
+
+Every stage calls `load_params` before any work: a wrong key, type or range stops the stage
+with a `ParamsError` naming the key and the allowed values, and no output is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import dataclasses
+from enum import Enum
+from pathlib import Path
+from typing import Any, Dict, List, get_args, get_origin, get_type_hints
+
+import yaml
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from pipeline.agents.td3_config import TD3Config
+from pipeline.envs import SETTINGS, check_task
+from pipeline.schema import bounded, range_errors
+
+
+class ParamsError(ValueError):
+    """params.yaml does not match the schema; the message names the key."""
+
+
+class Profile(Enum):
+    smoke = "smoke"  # CI: the whole DAG in minutes; numbers mean nothing
+    default = "default"  # a 2-core laptop: the whole DAG within about 30 minutes
+    paper = "paper"  # the paper's budgets (3 seeds, 1M/2M steps): days on a CPU
+
+
+@dataclass
+class Budget:
+    """How much work each stage does under one profile."""
+
+    seeds: int = bounded(MISSING, ge=1)  # independent runs for evaluation and meta-training
+    max_episode_steps: int = bounded(MISSING, ge=1)  # time limit of every episode (stock: 1000)
+    pretrain_steps: int = bounded(MISSING, ge=1)  # env steps of source-policy TD3
+    pretrain_start_steps: int = bounded(MISSING, ge=0)  # uniform-random steps before learning
+    eval_every: int = bounded(MISSING, ge=1)  # env steps between evaluations
+    eval_episodes: int = bounded(MISSING, ge=1)  # episodes per evaluation
+
+
+@dataclass
+class Budgets:
+    smoke: Budget = MISSING
+    default: Budget = MISSING
+    paper: Budget = MISSING
+
+
+@dataclass
+class TaskSet:
+    """One setting's tasks, as its physics parameter (see pipeline.envs.make_env)."""
+
+    source: Any = MISSING  # the task the good source policy is trained on
+    train: List[Any] = MISSING  # meta-training tasks
+    test: List[Any] = MISSING  # held-out tasks, never trained on
+
+
+@dataclass
+class Params:
+    profile: Profile = MISSING  # which of `budgets` every stage uses
+    delay: int = bounded(MISSING, ge=0)  # meta-training reward delay in steps; 0 or 1 = dense
+    seed: int = bounded(MISSING, ge=0)  # base seed; run k of a stage uses seed + k
+    tasks: Dict[str, TaskSet] = MISSING  # setting name -> tasks; one DVC stage per setting
+    td3: TD3Config = field(default_factory=TD3Config)
+    budgets: Budgets = MISSING
+
+    @property
+    def budget(self) -> Budget:
+        return getattr(self.budgets, self.profile.value)
+
+
+def _allowed_keys(dotted_parent: str) -> list[str]:
+    """Field names of the schema dataclass at `dotted_parent` ('' = top level)."""
+    node: Any = Params
+    for key in filter(None, dotted_parent.split(".")):
+        if get_origin(node) is dict:
+            node = get_args(node)[1]
+        elif dataclasses.is_dataclass(node):
+            node = get_type_hints(node).get(key)
+        else:
+            return []
+    if get_origin(node) is dict:
+        return list(SETTINGS) if dotted_parent == "tasks" else []
+    return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
+
+
+def _omegaconf_message(err: OmegaConfBaseException) -> str:
+    key = getattr(err, "full_key", None) or "?"
+    message = getattr(err, "msg", None) or str(err).splitlines()[0]
+    if isinstance(err, ConfigKeyError):
+        allowed = _allowed_keys(key.rpartition(".")[0])
+        return f"unknown key '{key}'; allowed keys here: {', '.join(allowed)}"
+    return f"key '{key}': {message}"
+
+
+def _task_errors(tasks: dict[str, TaskSet]) -> list[str]:
+    errors = []
+    for setting, task_set in tasks.items():
+        if setting not in SETTINGS:
+            errors.append(f"unknown key 'tasks.{setting}'; allowed settings: {', '.join(SETTINGS)}")
+            continue
+        named = [("source", task_set.source)]
+        for split in ("train", "test"):
+            named += [(f"{split}[{i}]", t) for i, t in enumerate(getattr(task_set, split))]
+        for name, task in named:
+            try:
+                check_task(setting, task)
+            except ValueError as err:
+                errors.append(f"tasks.{setting}.{name}: {err}")
+        if not task_set.train:
+            errors.append(f"tasks.{setting}.train: needs at least one task")
+        overlap = [t for t in task_set.test if t in task_set.train]
+        if overlap:
+            errors.append(f"tasks.{setting}.test: {overlap} also in train; test tasks must be held out")
+    return errors
+
+
+def validate(raw: Any, origin: str = "params") -> Params:
+    """Merge `raw` (a mapping or DictConfig) into the schema and check every range."""
+    schema = OmegaConf.structured(Params)
+    try:
+        merged = OmegaConf.merge(schema, raw)
+        missing = sorted(OmegaConf.missing_keys(merged))
+        if missing:
+            raise ParamsError(f"{origin}: missing key(s): {', '.join(missing)}")
+        params: Params = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:
+        raise ParamsError(f"{origin}: {_omegaconf_message(err)}") from None
+    errors = range_errors(params) + _task_errors(params.tasks)
+    if errors:
+        raise ParamsError(f"{origin}: " + "; ".join(errors))
+    return params
+
+
+def load_params(path: str | Path) -> Params:
+    """Read and validate a params.yaml."""
+    path = Path(path)
+    try:
+        raw = OmegaConf.load(path)
+    except (OmegaConfBaseException, yaml.YAMLError) as err:
+        raise ParamsError(f"{path}: cannot parse: {err}") from None
+    return validate(raw, str(path))
+
+
+def as_dict(params: Params) -> dict[str, Any]:
+    """Plain-dict view (enums as their names), for logging next to results."""
+    return OmegaConf.to_container(OmegaConf.structured(params), enum_to_str=True)
+
+
+__all__ = ["Budget", "ParamsError", "Params", "Profile", "TaskSet", "as_dict", "load_params", "validate"]

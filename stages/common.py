@@ -1,0 +1,43 @@
+"""What every stage script shares: the params file, its validation, the output layout."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pipeline.atomic import write_text
+from pipeline.config import ParamsError, Params, load_params
+
+
+def argument_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("--root", default=".", help="folder under which data/ and reports/ are written")
+    return parser
+
+
+def load_params_or_exit(path: str) -> Params:
+    """Validate params before any work; on error print the message and exit 2."""
+    try:
+        return load_params(path)
+    except (ParamsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def check_setting_or_exit(params: Params, setting: str) -> None:
+    if setting not in params.tasks:
+        print(f"error: setting {setting!r} is not in params 'tasks'; allowed: {', '.join(params.tasks)}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())

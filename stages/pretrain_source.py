@@ -1,0 +1,85 @@
+"""Stage pretrain_source: TD3 on a setting's source task, dense reward (paper 5.1).
+
+Writes data/pretrain/<setting>/td3.pt, reports/pretrain/<setting>/curve.csv (env_steps,
+mean_return, stderr; rewritten after every evaluation) and metrics.json.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pipeline.agents.td3 import TD3
+from pipeline.atomic import write_json
+from pipeline.envs import make_env
+from pipeline.training import EvalPoint, train_td3
+from stages.common import argument_parser, check_setting_or_exit, load_params_or_exit, write_csv
+
+CURVE_HEADER = ("env_steps", "mean_return", "stderr")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser(__doc__.splitlines()[0])
+    parser.add_argument("setting", help="task family, e.g. halfcheetah-armature")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    params = load_params_or_exit(args.params)
+    check_setting_or_exit(params, args.setting)
+
+    root = Path(args.root)
+    data_dir = root / "data" / "pretrain" / args.setting
+    report_dir = root / "reports" / "pretrain" / args.setting
+    budget, source = params.budget, params.tasks[args.setting].source
+
+    env, eval_env = (make_env(args.setting, source, max_episode_steps=budget.max_episode_steps) for _ in range(2))
+    agent = TD3(
+        env.observation_space.shape[0],
+        env.action_space.shape[0],
+        env.action_space.low,
+        env.action_space.high,
+        params.td3,
+        seed=params.seed,
+    )
+    curve: list[EvalPoint] = []
+
+    def on_eval(point: EvalPoint) -> None:
+        curve.append(point)
+        write_csv(report_dir / "curve.csv", CURVE_HEADER, curve)
+
+    print(f"pretrain_source {args.setting}: source task {source!r}, {budget.pretrain_steps} steps ({params.profile.value})")
+    started = time.perf_counter()
+    train_td3(
+        agent,
+        env,
+        eval_env,
+        steps=budget.pretrain_steps,
+        start_steps=budget.pretrain_start_steps,
+        eval_every=budget.eval_every,
+        eval_episodes=budget.eval_episodes,
+        seed=params.seed,
+        progress=not args.no_progress,
+        on_eval=on_eval,
+    )
+    wall = time.perf_counter() - started
+    agent.save(data_dir / "td3.pt")
+    final = curve[-1]
+    write_json(
+        report_dir / "metrics.json",
+        {
+            "setting": args.setting,
+            "source_task": source,
+            "profile": params.profile.value,
+            "seed": params.seed,
+            "env_steps": final.env_steps,
+            "eval_episodes": budget.eval_episodes,
+            "final_return": final.mean_return,
+            "final_return_stderr": final.stderr,
+            "best_return": max(p.mean_return for p in curve),
+            "wall_seconds": round(wall, 1),
+        },
+    )
+    print(f"pretrain_source {args.setting}: final return {final.mean_return:.1f} ± {final.stderr:.1f} ({wall:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""params.yaml schema: the real file validates; each kind of bad value is rejected by key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from pipeline.config import ParamsError, Profile, load_params, validate
+
+PARAMS_FILE = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return OmegaConf.to_container(OmegaConf.load(PARAMS_FILE))
+
+
+def test_repository_params_are_valid() -> None:
+    params = load_params(PARAMS_FILE)
+    assert params.profile in Profile
+    assert params.budget is getattr(params.budgets, params.profile.value)
+    assert params.tasks["ant-cripple"].source is None
+
+
+def test_every_profile_selects_its_budget(raw: dict) -> None:
+    for profile in Profile:
+        params = validate({**raw, "profile": profile.value})
+        assert params.budget == getattr(params.budgets, profile.value)
+
+
+def _set(raw: dict, dotted: str, value: object) -> dict:
+    bad = copy.deepcopy(raw)
+    *parents, last = dotted.split(".")
+    node = bad
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return bad
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "expected"),
+    [
+        # unknown keys, at top level and nested, name the key and the allowed ones
+        ("dealy", 350, ["dealy", "delay"]),
+        ("td3.learning_rate", 1e-3, ["td3.learning_rate", "lr"]),
+        ("budgets.smoke.pretrain_stepz", 5, ["budgets.smoke.pretrain_stepz", "pretrain_steps"]),
+        ("tasks.walker-size", {"source": 1.0, "train": [1.0], "test": []}, ["tasks.walker-size", "hopper-size"]),
+        # wrong types
+        ("delay", "long", ["delay", "long"]),
+        ("td3.batch_size", 25.5, ["td3.batch_size"]),
+        ("budgets.default.seeds", [3], ["budgets.default.seeds"]),
+        # enum values list the allowed values
+        ("profile", "huge", ["profile", "smoke", "default", "paper"]),
+        # ranges
+        ("delay", -1, ["delay", ">= 0"]),
+        ("td3.lr", 0.0, ["td3.lr", "> 0"]),
+        ("td3.discount", 1.5, ["td3.discount", "<= 1"]),
+        ("td3.tau", float("nan"), ["td3.tau"]),
+        ("budgets.paper.eval_episodes", 0, ["budgets.paper.eval_episodes", ">= 1"]),
+        # task values are checked against their setting
+        ("tasks.ant-cripple.train", [0, 7], ["tasks.ant-cripple.train[1]", "0, 1, 2, 3"]),
+        ("tasks.halfcheetah-mass.source", -1.0, ["tasks.halfcheetah-mass.source", "> 0"]),
+        ("tasks.hopper-size.test", [0.05], ["tasks.hopper-size.test", "held out"]),
+        # missing keys
+        ("seed", _DELETE, ["seed", "missing"]),
+        ("budgets.smoke.eval_every", _DELETE, ["budgets.smoke.eval_every"]),
+    ],
+)
+def test_bad_params_are_rejected_naming_the_key(raw: dict, dotted: str, value: object, expected: list[str]) -> None:
+    with pytest.raises(ParamsError) as info:
+        validate(_set(raw, dotted, value))
+    for fragment in expected:
+        assert fragment in str(info.value)
+
+
+def test_unparsable_file_is_rejected(tmp_path: Path) -> None:
+    bad = tmp_path / "params.yaml"
+    bad.write_text("delay: [unclosed\n")
+    with pytest.raises(ParamsError, match="params.yaml"):
+        load_params(bad)

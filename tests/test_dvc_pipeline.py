@@ -1,0 +1,46 @@
+"""The DVC pipeline runs end to end through `dvc repro` at the smoke budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dvc(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env["DVC_NO_ANALYTICS"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1800
+    )
+
+
+def test_dvc_repro_smoke(tmp_path: Path, smoke_params: Path) -> None:
+    work = tmp_path / "repo"
+    work.mkdir()
+    for name in ("pipeline", "stages"):
+        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", work)
+    shutil.copy(smoke_params, work / "params.yaml")
+    assert dvc(["init", "--no-scm", "-q"], work).returncode == 0
+
+    result = dvc(["repro"], work)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    settings = OmegaConf.load(work / "params.yaml").tasks.keys()
+    for setting in settings:
+        assert (work / "data/pretrain" / setting / "td3.pt").is_file()
+        metrics = json.loads((work / "reports/pretrain" / setting / "metrics.json").read_text())
+        assert metrics["profile"] == "smoke"
+
+    dag = dvc(["dag"], work).stdout
+    assert all(f"pretrain_source@{setting}" in dag for setting in settings)
+    status = dvc(["status"], work)
+    assert "up to date" in status.stdout, status.stdout
