@@ -15,7 +15,6 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(VENV)/bin/dvc config --global core.analytics false 2>/dev/null || true
 	touch $(STAMP)
 
 repro: $(STAMP)

@@ -6,8 +6,8 @@ with a `ParamsError` naming the key and the allowed values, and no output is tou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import dataclasses
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, List, get_args, get_origin, get_type_hints
@@ -151,4 +151,4 @@ def as_dict(params: Params) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.structured(params), enum_to_str=True)
 
 
-__all__ = ["Budget", "ParamsError", "Params", "Profile", "TaskSet", "as_dict", "load_params", "validate"]
+__all__ = ["Budget", "Params", "ParamsError", "Profile", "TaskSet", "as_dict", "load_params", "validate"]

@@ -1,14 +1,15 @@
-"""Policy evaluation: dense episode returns of a deterministic policy."""
+"""Policy evaluation: dense episode returns of deterministic policies, K envs in lockstep."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import gymnasium
 import numpy as np
 
-Policy = Callable[[np.ndarray], np.ndarray]
+Policy = Callable[[np.ndarray], np.ndarray]  # obs [obs_dim] -> action [action_dim]
+BatchPolicy = Callable[[np.ndarray], np.ndarray]  # obs [K, obs_dim] -> actions [K, action_dim]
 
 
 class ReturnStats(NamedTuple):
@@ -23,18 +24,29 @@ def summarize(returns: np.ndarray) -> ReturnStats:
     return ReturnStats(float(returns.mean()), stderr, returns)
 
 
-def evaluate_policy(policy: Policy, env: gymnasium.Env, episodes: int, seed: int) -> ReturnStats:
-    """Run `episodes` full episodes (reset seeds seed, seed+1, ...); dense return of each.
+def evaluate_policies(
+    policy: BatchPolicy, envs: Sequence[gymnasium.Env], episodes: int, seeds: Sequence[int]
+) -> list[ReturnStats]:
+    """Run `episodes` full episodes on each env k (reset seeds seeds[k], seeds[k] + 1, ...).
 
-    The dense reward is read from `info["dense_reward"]` when the env delays rewards.
+    All envs step in lockstep so that K policies are queried in one call; an env whose
+    episode ended waits for the others. Returns are dense: `info["dense_reward"]` is used
+    when the env delays rewards.
     """
-    returns = np.empty(episodes)
+    k = len(envs)
+    returns = np.zeros((k, episodes))
     for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        total, done = 0.0, False
-        while not done:
-            obs, reward, terminated, truncated, info = env.step(policy(obs))
-            total += info.get("dense_reward", reward)
-            done = terminated or truncated
-        returns[ep] = total
-    return summarize(returns)
+        obs = np.stack([env.reset(seed=seeds[i] + ep)[0] for i, env in enumerate(envs)])
+        running = np.ones(k, dtype=bool)
+        while running.any():
+            actions = policy(obs)
+            for i in np.flatnonzero(running):
+                obs[i], reward, terminated, truncated, info = envs[i].step(actions[i])
+                returns[i, ep] += info.get("dense_reward", reward)
+                running[i] = not (terminated or truncated)
+    return [summarize(r) for r in returns]
+
+
+def evaluate_policy(policy: Policy, env: gymnasium.Env, episodes: int, seed: int) -> ReturnStats:
+    """`evaluate_policies` for one policy on one env."""
+    return evaluate_policies(lambda obs: policy(obs[0])[None], [env], episodes, [seed])[0]

@@ -1,8 +1,8 @@
-"""Single-task TD3 training loop (source-policy pretraining)."""
+"""TD3 training loop on one task, for K seeds at once (one env per seed, stepped in lockstep)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import gymnasium
@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from pipeline.agents.td3 import TD3
 from pipeline.data.replay import ReplayBuffer
-from pipeline.evaluation import evaluate_policy
+from pipeline.evaluation import evaluate_policies
 
 
 class EvalPoint(NamedTuple):
@@ -25,64 +25,69 @@ EVAL_SEED_OFFSET = 10_000  # evaluation episodes never reuse a training reset se
 
 def train_td3(
     agent: TD3,
-    env: gymnasium.Env,
-    eval_env: gymnasium.Env,
+    envs: Sequence[gymnasium.Env],
+    eval_envs: Sequence[gymnasium.Env],
     *,
     steps: int,
     start_steps: int,
     eval_every: int,
     eval_episodes: int,
     seed: int,
-    batch_size: int | None = None,
     progress: bool = True,
-    on_eval: Callable[[EvalPoint], None] | None = None,
-) -> list[EvalPoint]:
-    """Train `agent` for `steps` env steps; evaluate at step 0, every `eval_every`, and at the end.
+    on_eval: Callable[[list[EvalPoint]], None] | None = None,
+) -> list[list[EvalPoint]]:
+    """Train the K seeds of `agent` for `steps` env steps each; return one eval curve per seed.
 
-    The first `start_steps` actions are uniform random; after that the agent acts with
-    Gaussian exploration noise (`agent.config.expl_noise` x max action) and does one update
-    per env step. Everything random is drawn from generators seeded by `seed`.
+    Seed k runs on `envs[k]` with seed `seed + k` (reset, random actions, exploration noise,
+    evaluation episodes), so seed k of a K-seed run is the 1-seed run with seed `seed + k`.
+    The first `start_steps` actions are uniform random; after that each seed acts with
+    Gaussian noise (`expl_noise` x max action) and every env step is one update of every
+    seed. Evaluation at step 0, every `eval_every` steps and at the end; `on_eval` receives
+    the K new points.
     """
-    batch_size = batch_size or agent.config.batch_size
-    obs_dim = env.observation_space.shape[0]
-    action_dim = env.action_space.shape[0]
-    low, high = env.action_space.low, env.action_space.high
-    buffer = ReplayBuffer(obs_dim, action_dim, capacity=max(steps, 1), seed=seed, device=str(agent.device))
-    rng = np.random.default_rng(seed)
-    env.action_space.seed(seed)
+    k = agent.n_seeds
+    if len(envs) != k or len(eval_envs) != k:
+        raise ValueError(f"agent has {k} seeds but got {len(envs)} envs and {len(eval_envs)} eval envs")
+    seeds = [seed + i for i in range(k)]
+    low, high = envs[0].action_space.low, envs[0].action_space.high
+    buffer = ReplayBuffer(
+        agent.obs_dim, agent.action_dim, capacity=max(steps, 1), seed=seed, n_seeds=k, device=str(agent.device)
+    )
+    rngs = [np.random.default_rng(s) for s in seeds]
+    for env, s in zip(envs, seeds, strict=True):
+        env.action_space.seed(s)
     noise_std = agent.config.expl_noise * (high - low) / 2
-
-    curve: list[EvalPoint] = []
+    curves: list[list[EvalPoint]] = [[] for _ in range(k)]
 
     def evaluate(step: int) -> None:
-        stats = evaluate_policy(agent.select_action, eval_env, eval_episodes, seed + EVAL_SEED_OFFSET)
-        point = EvalPoint(step, stats.mean, stats.stderr)
-        curve.append(point)
+        stats = evaluate_policies(agent.select_action, eval_envs, eval_episodes, [s + EVAL_SEED_OFFSET for s in seeds])
+        points = [EvalPoint(step, st.mean, st.stderr) for st in stats]
+        for curve, point in zip(curves, points, strict=True):
+            curve.append(point)
         if on_eval is not None:
-            on_eval(point)
+            on_eval(points)
 
     evaluate(0)
-    obs, _ = env.reset(seed=seed)
+    obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=True)])
     bar = tqdm(total=steps, disable=not progress, unit="step", dynamic_ncols=True, mininterval=1.0)
     for step in range(1, steps + 1):
         if step <= start_steps:
-            action = env.action_space.sample()
+            actions = np.stack([env.action_space.sample() for env in envs])
         else:
-            action = agent.select_action(obs) + rng.normal(0.0, noise_std).astype(np.float32)
-            action = np.clip(action, low, high)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        buffer.add(obs, action, float(reward), next_obs, terminated)
-        obs = next_obs
-        if terminated or truncated:
-            obs, _ = env.reset()
+            noise = np.stack([rng.normal(0.0, noise_std) for rng in rngs]).astype(np.float32)
+            actions = np.clip(agent.select_action(obs) + noise, low, high)
+        next_obs, rewards, terminated = np.empty_like(obs), np.empty(k), np.empty(k, dtype=bool)
+        following = np.empty_like(obs)  # next_obs, or the first obs of a new episode
+        for i, env in enumerate(envs):
+            next_obs[i], rewards[i], terminated[i], truncated, _ = env.step(actions[i])
+            following[i] = env.reset()[0] if terminated[i] or truncated else next_obs[i]
+        buffer.add(obs, actions, rewards, next_obs, terminated)
+        obs = following
         if step > start_steps:
-            agent.train(buffer.sample(batch_size))
+            agent.train(buffer.sample(agent.config.batch_size))
         if step % eval_every == 0 or step == steps:
             evaluate(step)
-            bar.set_postfix(ret=f"{curve[-1].mean_return:.0f}")
+            bar.set_postfix(ret=" ".join(f"{c[-1].mean_return:.0f}" for c in curves))
         bar.update(1)
     bar.close()
-    return curve
-
-
-__all__ = ["EvalPoint", "train_td3"]
+    return curves

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pipeline.atomic import write_text
-from pipeline.config import ParamsError, Params, load_params
+from pipeline.config import Params, ParamsError, load_params
 
 
 def argument_parser(description: str) -> argparse.ArgumentParser:
@@ -31,7 +31,9 @@ def load_params_or_exit(path: str) -> Params:
 
 def check_setting_or_exit(params: Params, setting: str) -> None:
     if setting not in params.tasks:
-        print(f"error: setting {setting!r} is not in params 'tasks'; allowed: {', '.join(params.tasks)}", file=sys.stderr)
+        print(
+            f"error: setting {setting!r} is not in params 'tasks'; allowed: {', '.join(params.tasks)}", file=sys.stderr
+        )
         raise SystemExit(2)
 
 

@@ -42,16 +42,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     curve: list[EvalPoint] = []
 
-    def on_eval(point: EvalPoint) -> None:
-        curve.append(point)
+    def on_eval(points: list[EvalPoint]) -> None:
+        curve.append(points[0])
         write_csv(report_dir / "curve.csv", CURVE_HEADER, curve)
 
-    print(f"pretrain_source {args.setting}: source task {source!r}, {budget.pretrain_steps} steps ({params.profile.value})")
+    profile = params.profile.value
+    print(f"pretrain_source {args.setting}: source task {source!r}, {budget.pretrain_steps} steps ({profile})")
     started = time.perf_counter()
     train_td3(
         agent,
-        env,
-        eval_env,
+        [env],
+        [eval_env],
         steps=budget.pretrain_steps,
         start_steps=budget.pretrain_start_steps,
         eval_every=budget.eval_every,

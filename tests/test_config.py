@@ -86,5 +86,5 @@ def test_bad_params_are_rejected_naming_the_key(raw: dict, dotted: str, value: o
 def test_unparsable_file_is_rejected(tmp_path: Path) -> None:
     bad = tmp_path / "params.yaml"
     bad.write_text("delay: [unclosed\n")
-    with pytest.raises(ParamsError, match="params.yaml"):
+    with pytest.raises(ParamsError, match=r"params\.yaml"):
         load_params(bad)

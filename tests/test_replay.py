@@ -14,7 +14,7 @@ def test_ring_buffer_overwrites_oldest() -> None:
     for i in range(5):
         buffer.add(np.array([i]), np.array([0.0]), float(i), np.array([i + 1]), False)
     assert buffer.size == 3
-    assert sorted(buffer.reward.tolist()) == [2.0, 3.0, 4.0]
+    assert sorted(buffer.reward[0].tolist()) == [2.0, 3.0, 4.0]
 
 
 def test_sampling_is_seeded_and_in_range() -> None:
@@ -22,11 +22,23 @@ def test_sampling_is_seeded_and_in_range() -> None:
         buffer = ReplayBuffer(1, 1, capacity=10, seed=seed)
         for i in range(4):
             buffer.add(np.array([i]), np.array([0.0]), float(i), np.array([i]), False)
-        return buffer.sample(64).reward
+        return buffer.sample(64).reward[0]
 
     assert torch.equal(draws(0), draws(0))
     assert not torch.equal(draws(0), draws(1))
     assert set(draws(0).tolist()) <= {0.0, 1.0, 2.0, 3.0}
+
+
+def test_seeds_sample_independently_with_their_own_generator() -> None:
+    batched = ReplayBuffer(1, 1, capacity=10, seed=3, n_seeds=2)
+    single = ReplayBuffer(1, 1, capacity=10, seed=4)
+    for i in range(6):
+        batched.add(np.array([[i], [10 + i]]), np.zeros((2, 1)), np.array([i, 10 + i]), np.zeros((2, 1)), [False, True])
+        single.add(np.array([10 + i]), np.zeros(1), 10 + i, np.zeros(1), True)
+    both, alone = batched.sample(32), single.sample(32)
+    assert both.reward.shape == (2, 32)
+    assert torch.equal(both.reward[1], alone.reward[0])  # seed 1 of base 3 is the 1-seed buffer of seed 4
+    assert set(both.reward[0].tolist()) <= set(range(6)) and both.not_done[1].eq(0).all()
 
 
 def test_empty_buffer_cannot_sample() -> None:

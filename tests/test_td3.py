@@ -1,4 +1,4 @@
-"""TD3: checkpoints round-trip exactly, seeding is reproducible, context input works."""
+"""TD3: checkpoints round-trip exactly, seeding is reproducible, K batched seeds are K runs."""
 
 from __future__ import annotations
 
@@ -16,15 +16,24 @@ OBS, ACT, CTX = 5, 2, 3
 CONFIG = TD3Config(hidden=32, batch_size=16)
 
 
-def make_agent(seed: int = 0, context_dim: int = 0) -> TD3:
-    return TD3(OBS, ACT, -np.ones(ACT), 2 * np.ones(ACT), CONFIG, context_dim=context_dim, seed=seed)
+def make_agent(seed: int = 0, context_dim: int = 0, n_seeds: int = 1) -> TD3:
+    return TD3(OBS, ACT, -np.ones(ACT), 2 * np.ones(ACT), CONFIG, context_dim=context_dim, seed=seed, n_seeds=n_seeds)
 
 
-def filled_buffer(seed: int = 0) -> ReplayBuffer:
+def transitions(seed: int, n: int = 200) -> list[tuple]:
     rng = np.random.default_rng(seed)
-    buffer = ReplayBuffer(OBS, ACT, capacity=200, seed=seed)
-    for _ in range(200):
-        buffer.add(rng.normal(size=OBS), rng.uniform(-1, 2, ACT), rng.normal(), rng.normal(size=OBS), rng.random() < 0.1)
+    return [
+        (rng.normal(size=OBS), rng.uniform(-1, 2, ACT), rng.normal(), rng.normal(size=OBS), rng.random() < 0.1)
+        for _ in range(n)
+    ]
+
+
+def filled_buffer(seed: int = 0, n_seeds: int = 1) -> ReplayBuffer:
+    """Seed k's rows are `transitions(seed + k)`, as a 1-seed buffer with seed `seed + k` holds."""
+    buffer = ReplayBuffer(OBS, ACT, capacity=200, seed=seed, n_seeds=n_seeds)
+    per_seed = [transitions(seed + k) for k in range(n_seeds)]
+    for rows in zip(*per_seed, strict=True):
+        buffer.add(*(np.stack([np.asarray(r[field]) for r in rows]) for field in range(5)))
     return buffer
 
 
@@ -38,12 +47,17 @@ def parameters(agent: TD3) -> list[torch.Tensor]:
     return [p.detach().clone() for net in nets for p in net.parameters()]
 
 
+def all_equal(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
 def test_actions_respect_asymmetric_bounds() -> None:
     agent = make_agent()
-    obs = torch.randn(1000, OBS) * 100
-    actions = agent.act(obs)
+    actions = agent.act(torch.randn(1, 1000, OBS) * 100)
+    assert actions.shape == (1, 1000, ACT)
     assert actions.min() >= -1 and actions.max() <= 2
     assert agent.select_action(np.zeros(OBS, dtype=np.float32)).shape == (ACT,)
+    assert make_agent(n_seeds=3).select_action(np.zeros((3, OBS))).shape == (3, ACT)
 
 
 def test_same_seed_same_training_different_seed_differs() -> None:
@@ -52,46 +66,73 @@ def test_same_seed_same_training_different_seed_differs() -> None:
         agent = make_agent(seed)
         train_steps(agent, filled_buffer(seed), 7)
         runs.append(parameters(agent))
-    assert all(torch.equal(a, b) for a, b in zip(runs[0], runs[1]))
-    assert not all(torch.equal(a, b) for a, b in zip(runs[0], runs[2]))
+    assert all_equal(runs[0], runs[1])
+    assert not all_equal(runs[0], runs[2])
 
 
 def test_training_changes_actor_every_policy_freq_updates() -> None:
     agent, buffer = make_agent(), filled_buffer()
     before = [p.clone() for p in agent.actor.parameters()]
     train_steps(agent, buffer, 1)  # critic only
-    assert all(torch.equal(a, b) for a, b in zip(before, agent.actor.parameters()))
+    assert all_equal(before, list(agent.actor.parameters()))
     train_steps(agent, buffer, 1)  # now the actor and targets too
-    assert not all(torch.equal(a, b) for a, b in zip(before, agent.actor.parameters()))
+    assert not all_equal(before, list(agent.actor.parameters()))
     assert agent.total_it == 2
 
 
-@pytest.mark.parametrize("context_dim", [0, CTX])
-def test_save_load_gives_identical_actions_and_next_update(tmp_path: Path, context_dim: int) -> None:
-    agent, buffer = make_agent(context_dim=context_dim), filled_buffer()
-    ctx = torch.randn(CONFIG.batch_size, context_dim) if context_dim else None
+def test_seed_k_of_a_batched_agent_is_the_single_run_with_seed_k() -> None:
+    """Nothing is shared across the seed dimension: init, sampling, noise, optimizer state."""
+    k_seeds, base = 3, 10
+    batched, batched_buffer = make_agent(base, n_seeds=k_seeds), filled_buffer(base, k_seeds)
+    train_steps(batched, batched_buffer, 9)
+    obs = torch.randn(1, 4, OBS)
+    for k in range(k_seeds):
+        single = make_agent(base + k)
+        train_steps(single, filled_buffer(base + k), 9)
+        for mine, theirs in zip(parameters(batched), parameters(single), strict=True):
+            is_critic = mine.shape[0] == 2 * k_seeds  # critic members 2k, 2k+1 are seed k's
+            members = slice(2 * k, 2 * k + 2) if is_critic else slice(k, k + 1)
+            torch.testing.assert_close(mine[members], theirs, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(batched.act(obs.expand(k_seeds, -1, -1))[k], single.act(obs)[0])
 
-    def update(a: TD3, seed: int) -> None:
-        b = buffer.sample(CONFIG.batch_size)
-        a.train(b._replace(context=ctx, next_context=ctx))
+
+def test_batched_seeds_get_their_own_gradients() -> None:
+    """The summed loss gives each member the gradient it gets alone: zeroing one seed's data moves only that seed."""
+    agent = make_agent(n_seeds=2)
+    batch = filled_buffer(n_seeds=2).sample(CONFIG.batch_size)
+    state = torch.cat([batch.obs, batch.action], -1)
+    q = agent.critic(state)
+    q[1].sum().backward()  # a loss of seed 1 only
+    for p in agent.critic.parameters():
+        assert torch.count_nonzero(p.grad[:2]) == 0 and torch.count_nonzero(p.grad[2:]) > 0
+
+
+@pytest.mark.parametrize(("context_dim", "n_seeds"), [(0, 1), (CTX, 1), (CTX, 2)])
+def test_save_load_gives_identical_actions_and_next_update(tmp_path: Path, context_dim: int, n_seeds: int) -> None:
+    agent, buffer = make_agent(context_dim=context_dim, n_seeds=n_seeds), filled_buffer(n_seeds=n_seeds)
+    ctx = torch.randn(n_seeds, CONFIG.batch_size, context_dim) if context_dim else None
+
+    def update(a: TD3) -> None:
+        a.train(buffer.sample(CONFIG.batch_size)._replace(context=ctx, next_context=ctx))
 
     for _ in range(5):
-        update(agent, 0)
+        update(agent)
     path = tmp_path / "td3.pt"
     agent.save(path)
-    restored = make_agent(seed=99, context_dim=context_dim)  # different init, overwritten by load
+    restored = make_agent(seed=99, context_dim=context_dim, n_seeds=n_seeds)  # other init, overwritten by load
     restored.load(path)
     assert restored.total_it == agent.total_it == 5
 
-    obs = torch.randn(8, OBS)
-    obs_ctx = torch.randn(8, context_dim) if context_dim else None
+    obs = torch.randn(n_seeds, 8, OBS)
+    obs_ctx = torch.randn(n_seeds, 8, context_dim) if context_dim else None
     assert torch.equal(agent.act(obs, obs_ctx), restored.act(obs, obs_ctx))
 
-    generator_state = buffer.generator.get_state()
-    update(agent, 0)
-    buffer.generator.set_state(generator_state)
-    update(restored, 0)
-    assert all(torch.equal(a, b) for a, b in zip(parameters(agent), parameters(restored)))
+    sampler_state = [g.get_state() for g in buffer.generators]
+    update(agent)
+    for g, s in zip(buffer.generators, sampler_state, strict=True):
+        g.set_state(s)
+    update(restored)
+    assert all_equal(parameters(agent), parameters(restored))
 
 
 def test_load_rejects_other_dimensions(tmp_path: Path) -> None:
@@ -99,15 +140,10 @@ def test_load_rejects_other_dimensions(tmp_path: Path) -> None:
     make_agent(context_dim=CTX).save(path)
     with pytest.raises(ValueError, match="dims"):
         make_agent(context_dim=0).load(path)
+    with pytest.raises(ValueError, match="dims"):
+        make_agent(context_dim=CTX, n_seeds=2).load(path)
 
 
 def test_context_agent_requires_context() -> None:
     with pytest.raises(ValueError, match="context"):
-        make_agent(context_dim=CTX).act(torch.zeros(1, OBS))
-
-
-def test_terminal_transitions_do_not_bootstrap() -> None:
-    buffer = ReplayBuffer(OBS, ACT, capacity=4)
-    buffer.add(np.zeros(OBS), np.zeros(ACT), 1.0, np.zeros(OBS), terminated=True)
-    buffer.add(np.zeros(OBS), np.zeros(ACT), 1.0, np.zeros(OBS), terminated=False)  # e.g. truncated
-    assert buffer.not_done[:2].tolist() == [0.0, 1.0]
+        make_agent(context_dim=CTX).act(torch.zeros(1, 1, OBS))

@@ -1,60 +1,78 @@
-"""Actor and twin-critic networks of TD3 (2 hidden ReLU layers, as sfujim/TD3)."""
+"""Ensembles of small MLPs evaluated as one: TD3's actor and twin critics for K seeds at once.
+
+An `EnsembleMLP` holds `members` independent MLPs with weights stacked as [members, in, out]
+and runs every layer as one batched matmul (`baddbmm`). Members share nothing: each is
+initialised from its own generator (nn.Linear's distribution), and a loss that sums the
+members' losses gives each member exactly its own gradient.
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 
-class Actor(nn.Module):
-    """Deterministic policy: tanh output mapped onto the action bounds."""
+class EnsembleMLP(nn.Module):
+    """`members` MLPs of layer sizes `sizes` (ReLU between layers); x [members, B, in] -> [members, B, out]."""
 
-    def __init__(self, in_dim: int, action_dim: int, hidden: int, action_low: torch.Tensor, action_high: torch.Tensor):
+    def __init__(self, members: int, sizes: Sequence[int]):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, action_dim)
-        )
-        self.register_buffer("action_scale", (action_high - action_low) / 2)
-        self.register_buffer("action_bias", (action_high + action_low) / 2)
+        pairs = list(itertools.pairwise(sizes))
+        self.weights = nn.ParameterList(nn.Parameter(torch.empty(members, i, o)) for i, o in pairs)
+        self.biases = nn.ParameterList(nn.Parameter(torch.empty(members, 1, o)) for _, o in pairs)
+
+    @torch.no_grad()
+    def init_member(self, member: int, generator: torch.Generator) -> None:
+        """nn.Linear's default init, U(-1/sqrt(in), 1/sqrt(in)), drawn layer by layer from `generator`."""
+        for w, b in zip(self.weights, self.biases, strict=True):
+            bound = 1.0 / math.sqrt(w.shape[1])
+            for p in (w, b):
+                p[member] = torch.rand(p.shape[1:], generator=generator, device=p.device) * (2 * bound) - bound
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(x)) * self.action_scale + self.action_bias
+        return self.forward_members(x, slice(None))
 
-
-class TwinCritic(nn.Module):
-    """The two Q networks of TD3 as one module: weights stacked [2, in, out], one baddbmm a layer.
-
-    Same function and initial distribution as two nn.Linear MLPs, in a third of the kernel
-    launches. `forward` returns both Q values, shape [2, B].
-    """
-
-    def __init__(self, in_dim: int, hidden: int):
-        super().__init__()
-        sizes = [(in_dim, hidden), (hidden, hidden), (hidden, 1)]
-        self.weights = nn.ParameterList(nn.Parameter(torch.empty(2, i, o)) for i, o in sizes)
-        self.biases = nn.ParameterList(nn.Parameter(torch.empty(2, 1, o)) for _, o in sizes)
-        for w, b in zip(self.weights, self.biases):
-            bound = 1.0 / math.sqrt(w.shape[1])  # nn.Linear's default init
-            nn.init.uniform_(w, -bound, bound)
-            nn.init.uniform_(b, -bound, bound)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.unsqueeze(0).expand(2, *x.shape)
+    def forward_members(self, x: torch.Tensor, members: slice) -> torch.Tensor:
+        """Run only the members selected by `members` (e.g. every first critic of a twin pair)."""
         last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = torch.baddbmm(b[members], x, w[members])
             if i < last:
-                h = torch.relu(h)
-        return h.squeeze(-1)
+                x = torch.relu(x)
+        return x
+
+
+class EnsembleActor(nn.Module):
+    """K deterministic policies: tanh output mapped onto the action bounds."""
+
+    def __init__(self, seeds: int, in_dim: int, action_dim: int, hidden: int, low: torch.Tensor, high: torch.Tensor):
+        super().__init__()
+        self.mlp = EnsembleMLP(seeds, [in_dim, hidden, hidden, action_dim])
+        self.register_buffer("action_scale", (high - low) / 2)
+        self.register_buffer("action_bias", (high + low) / 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.mlp(x)) * self.action_scale + self.action_bias
+
+
+class EnsembleTwinCritic(nn.Module):
+    """K pairs of Q networks as one ensemble of 2K members, ordered (seed 0 Q1, seed 0 Q2, seed 1 Q1, ...)."""
+
+    def __init__(self, seeds: int, in_dim: int, hidden: int):
+        super().__init__()
+        self.seeds = seeds
+        self.mlp = EnsembleMLP(2 * seeds, [in_dim, hidden, hidden, 1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [K, B, in] -> both Q values [K, 2, B]."""
+        k, b, d = x.shape
+        pairs = x.unsqueeze(1).expand(k, 2, b, d).reshape(2 * k, b, d)
+        return self.mlp(pairs).view(k, 2, b)
 
     def q1(self, x: torch.Tensor) -> torch.Tensor:
-        """The first critic alone (the actor's objective), shape [B]."""
-        h = x
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.addmm(b[0], h, w[0])
-            if i < last:
-                h = torch.relu(h)
-        return h.squeeze(-1)
+        """The first critic of each seed alone (the actor's objective): x [K, B, in] -> [K, B]."""
+        return self.mlp.forward_members(x, slice(0, None, 2)).squeeze(-1)

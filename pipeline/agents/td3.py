@@ -1,8 +1,11 @@
-"""TD3 (Fujimoto et al. 2018), optionally conditioned on a task-context vector.
+"""TD3 (Fujimoto et al. 2018) for K independent seeds at once, optionally context-conditioned.
 
-With `context_dim > 0` actor and critics take `concat(obs, context)`; meta-training passes
-the context z of each transition in the batch. Truncation is not terminal: the buffer's
-`not_done` is 0 only for real terminations.
+Every tensor has a leading seed dimension K: seed k's actor, critics, optimizer state and
+target-noise generator are its own (`n_seeds=1` is plain TD3), and batching K seeds into
+one model changes nothing but speed: seed k of a K-seed agent matches a 1-seed agent built
+with seed `seed + k` to float tolerance. With `context_dim > 0` actor and critics take
+`concat(obs, context)`; meta-training passes the context z of each transition. Truncation is
+not terminal: the buffer's `not_done` is 0 only for real terminations.
 """
 
 from __future__ import annotations
@@ -15,16 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.agents.nets import Actor, TwinCritic
+from pipeline.agents.nets import EnsembleActor, EnsembleTwinCritic
 from pipeline.agents.td3_config import TD3Config
 from pipeline.atomic import atomic_path
 from pipeline.data.replay import Batch
 
-CHECKPOINT_VERSION = 1
-
-
-def _adam(params: Any, lr: float) -> torch.optim.Adam:
-    return torch.optim.Adam(params, lr=lr, fused=True)
+CHECKPOINT_VERSION = 2
 
 
 class TD3:
@@ -38,23 +37,31 @@ class TD3:
         *,
         context_dim: int = 0,
         seed: int = 0,
+        n_seeds: int = 1,
         device: str = "cpu",
     ):
-        self.obs_dim, self.action_dim, self.context_dim = obs_dim, action_dim, context_dim
+        if n_seeds < 1:
+            raise ValueError(f"n_seeds must be >= 1, got {n_seeds}")
+        self.obs_dim, self.action_dim, self.context_dim, self.n_seeds = obs_dim, action_dim, context_dim, n_seeds
         self.config = config
         self.device = torch.device(device)
         low = torch.as_tensor(np.asarray(action_low, dtype=np.float32), device=self.device)
         high = torch.as_tensor(np.asarray(action_high, dtype=np.float32), device=self.device)
         self.max_action = (high - low) / 2
-        with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
-            torch.manual_seed(seed)
-            self.actor = Actor(obs_dim + context_dim, action_dim, config.hidden, low, high).to(self.device)
-            self.critic = TwinCritic(obs_dim + context_dim + action_dim, config.hidden).to(self.device)
+        in_dim = obs_dim + context_dim
+        self.actor = EnsembleActor(n_seeds, in_dim, action_dim, config.hidden, low, high).to(self.device)
+        self.critic = EnsembleTwinCritic(n_seeds, in_dim + action_dim, config.hidden).to(self.device)
+        for k in range(n_seeds):  # seed k's weights come from seed k's generator alone
+            init = torch.Generator(device=self.device).manual_seed(seed + k)
+            self.actor.mlp.init_member(k, init)
+            self.critic.mlp.init_member(2 * k, init)
+            self.critic.mlp.init_member(2 * k + 1, init)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_optimizer = _adam(self.actor.parameters(), config.lr)
-        self.critic_optimizer = _adam(self.critic.parameters(), config.lr)
-        self.generator = torch.Generator(device=self.device).manual_seed(seed + 1)  # target-policy noise
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.lr, fused=True)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.lr, fused=True)
+        # target-policy smoothing noise, one generator per seed
+        self.generators = [torch.Generator(device=self.device).manual_seed(seed + k + 1) for k in range(n_seeds)]
         self.total_it = 0
         self.last_losses: dict[str, torch.Tensor] = {}
 
@@ -67,33 +74,42 @@ class TD3:
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        """Deterministic action for a batch of observations (tensors in, tensor out)."""
+        """Deterministic actions: obs [K, B, obs_dim] (and context [K, B, context_dim]) -> [K, B, action_dim]."""
         return self.actor(self._input(obs, context))
 
     def select_action(self, obs: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
-        """Deterministic action for one observation (numpy in, numpy out)."""
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
-        ctx_t = None if context is None else torch.as_tensor(np.asarray(context, dtype=np.float32), device=self.device)
-        return self.act(obs_t, ctx_t).cpu().numpy()
+        """One deterministic action per seed: obs [K, obs_dim] -> [K, action_dim] ([obs_dim] when K = 1)."""
+        single = np.ndim(obs) == 1
+
+        def batch(x: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device).reshape(self.n_seeds, 1, -1)
+
+        action = self.act(batch(obs), None if context is None else batch(context)).cpu().numpy()
+        return action.reshape(self.action_dim) if single else action.reshape(self.n_seeds, self.action_dim)
+
+    def _target_noise(self, shape: torch.Size) -> torch.Tensor:
+        noise = torch.stack([torch.randn(shape[1:], generator=g, device=self.device) for g in self.generators])
+        cfg = self.config
+        return (noise * cfg.policy_noise).clamp(-cfg.noise_clip, cfg.noise_clip) * self.max_action
 
     def train(self, batch: Batch) -> None:
-        """One TD3 update: critics every call, actor and targets every `policy_freq` calls."""
+        """One TD3 update of every seed: critics every call, actors and targets every `policy_freq` calls."""
         cfg = self.config
         self.total_it += 1
         state = self._input(batch.obs, batch.context)
         next_state = self._input(batch.next_obs, batch.next_context)
 
         with torch.no_grad():
-            noise = torch.randn(batch.action.shape, generator=self.generator, device=self.device)
-            noise = (noise * cfg.policy_noise).clamp(-cfg.noise_clip, cfg.noise_clip) * self.max_action
             low = self.actor.action_bias - self.actor.action_scale
             high = self.actor.action_bias + self.actor.action_scale
-            next_action = torch.max(torch.min(self.actor_target(next_state) + noise, high), low)
-            target_q = self.critic_target(torch.cat([next_state, next_action], -1)).min(0).values
-            target_q = batch.reward + batch.not_done * cfg.discount * target_q
+            next_action = self.actor_target(next_state) + self._target_noise(batch.action.shape)
+            next_action = torch.max(torch.min(next_action, high), low)
+            target_q = self.critic_target(torch.cat([next_state, next_action], -1)).min(1).values
+            target_q = batch.reward + batch.not_done * cfg.discount * target_q  # [K, B]
 
-        current_q = self.critic(torch.cat([state, batch.action], -1))
-        critic_loss = F.mse_loss(current_q, target_q.expand_as(current_q), reduction="none").mean(1).sum()
+        current_q = self.critic(torch.cat([state, batch.action], -1))  # [K, 2, B]
+        # sum over seeds and twins of each critic's batch-mean squared error: per-member gradients
+        critic_loss = F.mse_loss(current_q, target_q.unsqueeze(1).expand_as(current_q), reduction="none").mean(-1).sum()
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimizer.step()
@@ -101,7 +117,7 @@ class TD3:
 
         if self.total_it % cfg.policy_freq == 0:
             self.critic.requires_grad_(False)  # the actor loss needs no critic weight gradients
-            actor_loss = -self.critic.q1(torch.cat([state, self.actor(state)], -1)).mean()
+            actor_loss = -self.critic.q1(torch.cat([state, self.actor(state)], -1)).mean(-1).sum()
             self.critic.requires_grad_(True)
             self.actor_optimizer.zero_grad(set_to_none=True)
             actor_loss.backward()
@@ -114,14 +130,14 @@ class TD3:
     def state_dict(self) -> dict[str, Any]:
         return {
             "version": CHECKPOINT_VERSION,
-            "dims": torch.tensor([self.obs_dim, self.action_dim, self.context_dim]),
+            "dims": torch.tensor([self.obs_dim, self.action_dim, self.context_dim, self.n_seeds]),
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict(),
             "actor_target": self.actor_target.state_dict(),
             "critic_target": self.critic_target.state_dict(),
             "actor_optimizer": self.actor_optimizer.state_dict(),
             "critic_optimizer": self.critic_optimizer.state_dict(),
-            "generator": self.generator.get_state(),
+            "generators": [g.get_state() for g in self.generators],
             "total_it": self.total_it,
         }
 
@@ -129,14 +145,13 @@ class TD3:
         if state.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"TD3 checkpoint version {state.get('version')!r}, expected {CHECKPOINT_VERSION}")
         dims = [int(d) for d in state["dims"]]
-        if dims != [self.obs_dim, self.action_dim, self.context_dim]:
-            raise ValueError(
-                f"TD3 checkpoint has (obs, action, context) dims {dims}, "
-                f"this agent {[self.obs_dim, self.action_dim, self.context_dim]}"
-            )
+        ours = [self.obs_dim, self.action_dim, self.context_dim, self.n_seeds]
+        if dims != ours:
+            raise ValueError(f"TD3 checkpoint has (obs, action, context, seeds) dims {dims}, this agent {ours}")
         for name in ("actor", "critic", "actor_target", "critic_target", "actor_optimizer", "critic_optimizer"):
             getattr(self, name).load_state_dict(state[name])
-        self.generator.set_state(state["generator"])
+        for g, s in zip(self.generators, state["generators"], strict=True):
+            g.set_state(s)
         self.total_it = int(state["total_it"])
 
     def save(self, path: str | Path) -> None:

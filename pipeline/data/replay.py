@@ -1,4 +1,8 @@
-"""Replay buffer in preallocated torch tensors (no per-sample numpy<->torch churn)."""
+"""Replay buffers of K seeds in preallocated torch tensors [K, capacity, ...].
+
+The K seeds' envs step in lockstep, so one `add` stores one transition per seed; `sample`
+draws each seed's indices from that seed's own generator. K = 1 is a plain replay buffer.
+"""
 
 from __future__ import annotations
 
@@ -9,46 +13,62 @@ import torch
 
 
 class Batch(NamedTuple):
-    obs: torch.Tensor  # [B, obs_dim]
-    action: torch.Tensor  # [B, action_dim]
-    reward: torch.Tensor  # [B]
-    next_obs: torch.Tensor  # [B, obs_dim]
-    not_done: torch.Tensor  # [B], 0.0 where the episode terminated (truncation is not terminal)
-    context: torch.Tensor | None = None  # [B, context_dim] for context-conditioned agents
+    obs: torch.Tensor  # [K, B, obs_dim]
+    action: torch.Tensor  # [K, B, action_dim]
+    reward: torch.Tensor  # [K, B]
+    next_obs: torch.Tensor  # [K, B, obs_dim]
+    not_done: torch.Tensor  # [K, B], 0.0 where the episode terminated (truncation is not terminal)
+    context: torch.Tensor | None = None  # [K, B, context_dim] for context-conditioned agents
     next_context: torch.Tensor | None = None
 
 
 class ReplayBuffer:
-    """FIFO ring buffer of transitions; `sample` draws uniformly with its own generator."""
+    """FIFO ring buffers of K seeds; seed k samples with a generator seeded `seed + k`."""
 
-    def __init__(self, obs_dim: int, action_dim: int, capacity: int, *, seed: int = 0, device: str = "cpu"):
+    def __init__(
+        self, obs_dim: int, action_dim: int, capacity: int, *, seed: int = 0, n_seeds: int = 1, device: str = "cpu"
+    ):
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.capacity = capacity
+        if n_seeds < 1:
+            raise ValueError(f"n_seeds must be >= 1, got {n_seeds}")
+        self.capacity, self.n_seeds = capacity, n_seeds
         self.device = torch.device(device)
 
         def alloc(*shape: int) -> torch.Tensor:
-            return torch.zeros(capacity, *shape, dtype=torch.float32, device=self.device)
+            return torch.zeros(n_seeds, capacity, *shape, dtype=torch.float32, device=self.device)
 
         self.obs, self.next_obs = alloc(obs_dim), alloc(obs_dim)
         self.action = alloc(action_dim)
         self.reward, self.not_done = alloc(), alloc()
         self.size = 0
         self._next = 0
-        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.generators = [torch.Generator(device=self.device).manual_seed(seed + k) for k in range(n_seeds)]
+        self._members = torch.arange(n_seeds, device=self.device).unsqueeze(1)
 
-    def add(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool) -> None:
+    def _rows(self, values: object, width: int | None = None) -> torch.Tensor:
+        array = np.asarray(values, dtype=np.float32)
+        shape = (self.n_seeds,) if width is None else (self.n_seeds, width)
+        return torch.from_numpy(array.reshape(shape)).to(self.device)
+
+    def add(
+        self, obs: np.ndarray, action: np.ndarray, reward: object, next_obs: np.ndarray, terminated: object
+    ) -> None:
+        """One transition per seed: arrays [K, dim] and [K] (or unbatched when K = 1)."""
         i = self._next
-        self.obs[i] = torch.from_numpy(np.asarray(obs, dtype=np.float32))
-        self.action[i] = torch.from_numpy(np.asarray(action, dtype=np.float32))
-        self.next_obs[i] = torch.from_numpy(np.asarray(next_obs, dtype=np.float32))
-        self.reward[i] = float(reward)
-        self.not_done[i] = 0.0 if terminated else 1.0
+        self.obs[:, i] = self._rows(obs, self.obs.shape[-1])
+        self.action[:, i] = self._rows(action, self.action.shape[-1])
+        self.next_obs[:, i] = self._rows(next_obs, self.next_obs.shape[-1])
+        self.reward[:, i] = self._rows(reward)
+        self.not_done[:, i] = 1.0 - self._rows(terminated)
         self._next = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
     def sample(self, batch_size: int) -> Batch:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = torch.randint(self.size, (batch_size,), generator=self.generator, device=self.device)
-        return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.not_done[idx])
+        idx = torch.stack(
+            [torch.randint(self.size, (batch_size,), generator=g, device=self.device) for g in self.generators]
+        )
+        m = self._members
+        return Batch(self.obs[m, idx], self.action[m, idx], self.reward[m, idx], self.next_obs[m, idx], self.not_done[m, idx])

@@ -15,7 +15,6 @@ from typing import Any
 
 import gymnasium
 import mujoco
-
 from gymnasium.envs.registration import load_env_creator
 
 from pipeline.envs import hopper_size
@@ -40,7 +39,9 @@ def _positive_scalar(name: str) -> Callable[[Task], None]:
 
 
 def _check_leg(task: Task) -> None:
-    if task is not None and (isinstance(task, bool) or not isinstance(task, numbers.Integral) or task not in ANT_LEG_ACTUATORS):
+    if task is not None and (
+        isinstance(task, bool) or not isinstance(task, numbers.Integral) or task not in ANT_LEG_ACTUATORS
+    ):
         raise ValueError(f"crippled leg must be one of {sorted(ANT_LEG_ACTUATORS)} or None, got {task!r}")
 
 
@@ -94,9 +95,7 @@ SETTINGS: dict[str, TaskFamily] = {
         _scale_ant_damping,
         {"include_cfrc_ext_in_observation": False},
     ),
-    "ant-cripple": TaskFamily(
-        "Ant-v5", _check_leg, _cripple_ant_leg, {"include_cfrc_ext_in_observation": False}
-    ),
+    "ant-cripple": TaskFamily("Ant-v5", _check_leg, _cripple_ant_leg, {"include_cfrc_ext_in_observation": False}),
     "hopper-size": TaskFamily(
         "Hopper-v5",
         _positive_scalar("hopper-size task (torso radius)"),
@@ -154,9 +153,7 @@ def make_raw_env(setting: str, *, max_episode_steps: int | None = None) -> gymna
     return gymnasium.make(fam.base_env_id, max_episode_steps=max_episode_steps, **fam.base_kwargs)
 
 
-def make_env(
-    setting: str, task: Task, *, delay: int = 0, max_episode_steps: int | None = None
-) -> gymnasium.Env:
+def make_env(setting: str, task: Task, *, delay: int = 0, max_episode_steps: int | None = None) -> gymnasium.Env:
     """Build the task `task` of `setting`, with rewards delayed by `delay` steps (0 or 1: dense).
 
     `task` is the setting's physics parameter: the armature value, the mass scale, the
@@ -168,5 +165,3 @@ def make_env(
     register_settings()
     env = gymnasium.make(env_id(setting), task=task, max_episode_steps=max_episode_steps)
     return DelayedReward(env, delay)
-
-

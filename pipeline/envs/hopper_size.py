@@ -67,4 +67,3 @@ class HopperSizeEnv(HopperEnv):
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)
         return model, mujoco.MjData(model)
-
