@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install repro test bench lint format clean-venv
+.PHONY: install repro test bench bench-learning lint format clean-venv
 
 install: $(STAMP)
 
@@ -23,8 +23,14 @@ repro: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# the `bench` extra adds stable-baselines3 (pinned), whose torch requirement the installed torch meets
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m benchmarks.bench
+
+bench-learning: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m benchmarks.learning
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

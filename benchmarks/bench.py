@@ -4,15 +4,22 @@ Each section of the report is one function `measure(budget) -> JSON-able value`,
 SECTIONS; adding a measurement is adding one function and one line there. The results are
 printed as a markdown table and written to `DIR/benchmarks.json` and `DIR/benchmarks.md`.
 
-Comparisons (ours against stock Gymnasium, 1 against 2 torch threads) are measured in the
-same run, in many short rounds, each running every contender back to back in a rotated
-order, so that a neighbour process or slow drift of the machine affects all of them alike.
+Comparisons (ours against stock Gymnasium, ours against Stable-Baselines3's TD3, 1 against 2
+torch threads, K seeds batched against one, bf16 against fp32) are measured in the same run, in
+many short rounds, each running every contender back to back in a rotated order, so that a
+neighbour process or slow drift of the machine affects all of them alike; a ratio is the median
+over rounds of the ratio within a round. The CPU TD3 sections (`td3_vs_sb3`, `seed_batched`,
+`precision`, `arithmetic_floor`) are views of one such measurement, `td3_rounds`, which the
+first of them runs and the others reuse.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import gc
+import importlib.metadata
 import inspect
 import os
 import platform
@@ -22,18 +29,19 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import gymnasium
 import mujoco
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
@@ -66,8 +74,22 @@ RATIO_TARGET = 0.9  # make_env must run at >= 90% of the stock env's step rate
 # Rough single-core step rates of the base envs; they size each timed block to a similar duration.
 NOMINAL_STEPS_PER_S = {"HalfCheetah-v5": 35_000, "Hopper-v5": 16_000, "Ant-v5": 6_000}
 
+# TD3 is measured at HalfCheetah's dims with TD3Config's defaults (2 x 256 nets, batch 256).
+TD3_SETTING = "halfcheetah-armature"
 HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM = 17, 6
 TD3_THREADS = (1, 2)
+SEED_COUNTS = (1, 3, 5)  # seeds batched into one TD3 model
+PRECISION_THREADS = 2
+PRECISION_SEEDS = (1, 5)
+PRECISION_VARIANTS = ("fp32", "bf16", "fp32+compile", "bf16+compile")  # TD3Config.precision [+ compile]
+MATMUL_N = 256  # the floor's reference matmul: [n, n] @ [n, n], fp32
+SB3_VERSION = "2.9.2"  # the `bench` extra's pin
+SB3_MISSING = f"stable-baselines3 not installed: pip install -e '.[bench]' (stable-baselines3=={SB3_VERSION})"
+
+# Targets, per-seed updates/s over SB3 TD3's updates/s at the same thread count, same run.
+SB3_RATIO_TARGETS = {1: 1.4, 3: 2.0, 5: 2.5}  # fp32, by seeds batched
+BF16_RATIO_TARGET = 3.0  # bf16, seeds batched (K = 5), 2 threads; applies only if bf16 holds learning
+FLOOR_FRACTION_TARGETS = {5: 0.6}  # fp32 per-seed updates/s over the arithmetic floor, by seeds batched
 
 
 @dataclass(frozen=True)
@@ -77,11 +99,11 @@ class Budget:
     name: str
     env_block_s: float  # nominal duration of one timed block of env steps
     env_repeats: int
-    td3_buffer: int  # random transitions prefilled into the replay buffer
-    td3_warmup: int  # untimed updates before each timed block
-    td3_updates: int  # updates per timed block...
-    td3_block_max_s: float  # ...or fewer, if they take longer than this (an oversubscribed CPU)
-    td3_repeats: int
+    td3_buffer: int  # random transitions prefilled into each replay buffer
+    td3_warmup_s: float  # untimed updates (at least one TD3 step) before each timed block
+    td3_block_s: float  # duration of one timed block of TD3 updates or matmuls (at least one step)
+    td3_repeats: int  # rounds over all TD3 contenders
+    td3_compile: bool  # measure the torch.compile variants (compiling takes ~20 s each)
 
 
 FULL = Budget(
@@ -89,20 +111,20 @@ FULL = Budget(
     env_block_s=0.06,
     env_repeats=25,
     td3_buffer=10_000,
-    td3_warmup=20,
-    td3_updates=300,
-    td3_block_max_s=3.0,
-    td3_repeats=3,
+    td3_warmup_s=0.05,
+    td3_block_s=0.25,
+    td3_repeats=21,
+    td3_compile=True,
 )
 QUICK = Budget(
     "quick",
     env_block_s=0.005,
     env_repeats=3,
     td3_buffer=1_000,
-    td3_warmup=1,
-    td3_updates=5,
-    td3_block_max_s=0.5,
+    td3_warmup_s=0.0,
+    td3_block_s=0.0,
     td3_repeats=1,
+    td3_compile=False,
 )
 
 
@@ -112,8 +134,10 @@ def log(message: str) -> None:
 
 # --- timing helpers ---------------------------------------------------------------------------
 
+Key = TypeVar("Key", bound=Hashable)
 
-def per_second(run: Callable[[], int]) -> float:
+
+def per_second(run: Callable[[], float]) -> float:
     """Time `run()`, which does some work and returns how many units; return units per second.
 
     The cyclic garbage collector is off while timing (as in `timeit`): a collection costs ~0.1 s
@@ -128,10 +152,10 @@ def per_second(run: Callable[[], int]) -> float:
         gc.enable()
 
 
-def interleaved(runs: Mapping[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
+def interleaved(runs: Mapping[Key, Callable[[], float]], repeats: int) -> dict[Key, list[float]]:
     """Call every run once per round, in an order rotated each round; `repeats` rounds."""
     names = list(runs)
-    samples: dict[str, list[float]] = {name: [] for name in names}
+    samples: dict[Key, list[float]] = {name: [] for name in names}
     for r in range(repeats):
         for i in range(len(names)):
             name = names[(r + i) % len(names)]
@@ -139,7 +163,7 @@ def interleaved(runs: Mapping[str, Callable[[], float]], repeats: int) -> dict[s
     return samples
 
 
-def medians(samples: Mapping[str, Sequence[float]]) -> dict[str, float]:
+def medians(samples: Mapping[Key, Sequence[float]]) -> dict[Key, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -163,13 +187,44 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def run_for(step: Callable[[], float], seconds: float) -> float:
+    """Call `step()` (which returns the units of work it did) until `seconds` pass, at least once."""
+    deadline = time.perf_counter() + seconds
+    units = step()
+    while time.perf_counter() < deadline:
+        units += step()
+    return units
+
+
+def rate(step: Callable[[], float], threads: int, budget: Budget, sync: Callable[[], None] | None = None) -> float:
+    """Units/s of `step()` at `threads` torch threads: warm up (untimed), then one timed block.
+
+    The warm-up follows every switch of thread count; `sync` (e.g. torch.cuda.synchronize) ends
+    each block, so that queued device work is inside the block that queued it.
+    """
+
+    def block(seconds: float) -> float:
+        units = run_for(step, seconds)
+        if sync is not None:
+            sync()
+        return units
+
+    with torch_threads(threads):
+        block(budget.td3_warmup_s)
+        return per_second(partial(block, budget.td3_block_s))
+
+
 # --- sections ---------------------------------------------------------------------------------
 
 
 def machine_info(budget: Budget) -> dict[str, Any]:
     """The machine, the software versions and the load when the benchmark started."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU present"
-    log(f"machine: {os.cpu_count()} cores, {gpu}")
+    load = os.getloadavg()[0]
+    log(f"machine: {os.cpu_count()} cores, {gpu}, load average {load:.2f}")
+    if load > 0.5:
+        # torch's 2-thread runs spin-wait on a busy core: with one core taken they ran ~50x slower here
+        log("warning: other processes are using the CPUs; the timings, and 2-thread ones most, are unreliable")
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
@@ -177,13 +232,14 @@ def machine_info(budget: Budget) -> dict[str, Any]:
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "load_avg_1min": os.getloadavg()[0],
+        "load_avg_1min": load,
         "cuda_available": torch.cuda.is_available(),
         "gpu": gpu,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "gymnasium": gymnasium.__version__,
         "mujoco": mujoco.__version__,
+        "stable_baselines3": sb3_version(),
     }
 
 
@@ -226,27 +282,152 @@ def env_step_rates(budget: Budget) -> dict[str, dict[str, Any]]:
     return rates
 
 
-def td3_update_rates(budget: Budget) -> dict[str, Any]:
-    """TD3 updates/s at HalfCheetah dims, replay sampling included, per torch thread count."""
-    config = TD3Config()
-    bound = np.ones(HALFCHEETAH_ACTION_DIM, dtype=np.float32)
-    agent = TD3(HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM, -bound, bound, config, seed=0)
-    buffer = random_replay_buffer(HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM, budget.td3_buffer)
-    train = partial(train_td3, agent, buffer, config.batch_size)
+def td3_vs_sb3(budget: Budget) -> dict[str, Any]:
+    """Updates/s of our TD3 against Stable-Baselines3's, one seed, fp32, per torch thread count.
 
-    def updates_per_s(threads: int) -> float:
-        with torch_threads(threads):
-            train(budget.td3_warmup, budget.td3_block_max_s)
-            return per_second(partial(train, budget.td3_updates, budget.td3_block_max_s))
+    Both at HalfCheetah dims (17 obs, 6 actions), 2 x 256 ReLU nets, batch 256, TD3Config's
+    gamma, tau, lr, target noise and policy delay, sampling from a prefilled replay buffer of
+    random transitions: pure gradient updates, replay sampling included. SB3 runs stock
+    (`model.train(gradient_steps=2)`; its Adam is not fused, it records each loss with `.item()`).
+    `ratio` is ours over SB3 (paired within rounds), held to the issue's target.
+    """
+    rounds = td3_rounds(budget)
+    out: dict[str, Any] = {**rounds.setup, "stable_baselines3": sb3_version() or SB3_MISSING}
+    for threads in TD3_THREADS:
+        ours = rounds.samples[Contender("fp32", 1, threads)]
+        row: dict[str, Any] = {"ours_updates_per_s": statistics.median(ours)}
+        sb3 = rounds.samples.get(Contender("sb3", 1, threads))
+        if sb3 is not None:
+            ratio = paired_ratio(ours, sb3)
+            target = SB3_RATIO_TARGETS[1]
+            row = {"sb3_updates_per_s": statistics.median(sb3), **row}
+            row |= {"ratio": ratio, "target": target, "meets_target": ratio >= target}
+        out[f"threads_{threads}"] = row
+    return out
 
-    block = f"{budget.td3_updates} updates (at most {budget.td3_block_max_s} s)"
-    log(f"td3: {budget.td3_repeats} x {block} at each of {TD3_THREADS} threads")
-    runs = {f"threads_{n}": partial(updates_per_s, n) for n in TD3_THREADS}
-    return {
-        **medians(interleaved(runs, budget.td3_repeats)),
-        "batch_size": config.batch_size,
-        "hidden": config.hidden,
+
+def seed_batched(budget: Budget) -> dict[str, Any]:
+    """K seeds batched into one TD3 model (fp32), per thread count: one update updates all K seeds.
+
+    `per_seed_updates_per_s` = K x updates/s; `vs_sb3` is that over SB3's single-seed updates/s
+    at the same thread count, and `floor_fraction` over the arithmetic floor (see
+    `arithmetic_floor`), both paired within rounds. `meets_target` requires `vs_sb3 >= target`
+    and, where given, `floor_fraction >= floor_target`.
+    """
+    rounds = td3_rounds(budget)
+    flop = analytic_update_flop(TD3Config())
+    out: dict[str, Any] = {}
+    for threads in TD3_THREADS:
+        matmul = rounds.samples[Contender("matmul", 0, threads)]
+        sb3 = rounds.samples.get(Contender("sb3", 1, threads))
+        for k in SEED_COUNTS:
+            per_seed = [k * r for r in rounds.samples[Contender("fp32", k, threads)]]
+            floor_fraction = paired_ratio([r * flop for r in per_seed], matmul)
+            row: dict[str, Any] = {
+                "seeds": k,
+                "threads": threads,
+                "updates_per_s": statistics.median(per_seed) / k,
+                "per_seed_updates_per_s": statistics.median(per_seed),
+                "floor_fraction": floor_fraction,
+            }
+            if sb3 is not None:
+                vs_sb3, target = paired_ratio(per_seed, sb3), SB3_RATIO_TARGETS[k]
+                meets = vs_sb3 >= target
+                row |= {"vs_sb3": vs_sb3, "target": target}
+                if k in FLOOR_FRACTION_TARGETS:
+                    row["floor_target"] = FLOOR_FRACTION_TARGETS[k]
+                    meets = meets and floor_fraction >= FLOOR_FRACTION_TARGETS[k]
+                row["meets_target"] = meets
+            out[f"k{k}_threads_{threads}"] = row
+    return out
+
+
+def precision(budget: Budget) -> dict[str, Any]:
+    """Per-seed updates/s of the TD3Config speed options at 2 threads: fp32 or bf16, eager or compiled.
+
+    `vs_fp32` is over the eager fp32 model with the same seeds, `vs_sb3` over SB3's single-seed
+    updates/s, both paired within rounds; `compile_s` is the first update pair's time (the compile).
+    The bf16 target holds only if bf16 also holds learning, which this speed benchmark does not check.
+    """
+    rounds = td3_rounds(budget)
+    sb3 = rounds.samples.get(Contender("sb3", 1, PRECISION_THREADS))
+    out: dict[str, Any] = {"threads": PRECISION_THREADS}
+    for k in PRECISION_SEEDS:
+        fp32 = [k * r for r in rounds.samples[Contender("fp32", k, PRECISION_THREADS)]]
+        for variant in PRECISION_VARIANTS:
+            name = f"{variant}_k{k}"
+            if variant in rounds.unavailable:
+                out[name] = {"variant": variant, "seeds": k, "status": rounds.unavailable[variant]}
+                continue
+            contender = Contender(variant, k, PRECISION_THREADS)
+            per_seed = [k * r for r in rounds.samples[contender]]
+            row: dict[str, Any] = {
+                "variant": variant,
+                "seeds": k,
+                "per_seed_updates_per_s": statistics.median(per_seed),
+                "vs_fp32": paired_ratio(per_seed, fp32),
+            }
+            if contender in rounds.compile_s:
+                row["compile_s"] = rounds.compile_s[contender]
+            if sb3 is not None:
+                row["vs_sb3"] = paired_ratio(per_seed, sb3)
+                if variant.startswith("bf16") and k > 1:
+                    row |= {"target": BF16_RATIO_TARGET, "meets_target": row["vs_sb3"] >= BF16_RATIO_TARGET}
+            out[name] = row
+    return out
+
+
+def arithmetic_floor(budget: Budget) -> dict[str, Any]:
+    """FLOP per TD3 update (one seed) and the fp32 floor: the updates/s of doing only its matmuls.
+
+    `flop_per_update_analytic` counts the matmuls from the dims (`analytic_update_flop`);
+    `flop_per_update_counted` is torch's FlopCounterMode over two real updates (one actor
+    update), halved, and `flop_per_seed_update_counted_k5` the same for 5 batched seeds over 5.
+    The floor is the rate of a 256 x 256 x 256 fp32 matmul (GFLOP/s, in the same rounds) over the
+    analytic FLOP: `floor_updates_per_s` per seed, at each thread count; `floor_vs_sb3` is that
+    over SB3's updates/s, the highest `vs_sb3` any fp32 seed batching can reach.
+    """
+    rounds = td3_rounds(budget)
+    flop = analytic_update_flop(TD3Config())
+    out: dict[str, Any] = {
+        "flop_per_update_analytic": flop,
+        **{name: float(count) for name, count in rounds.counted_flop.items()},
+        "matmul": f"{MATMUL_N}x{MATMUL_N}x{MATMUL_N} fp32",
     }
+    for threads in TD3_THREADS:
+        matmul = rounds.samples[Contender("matmul", 0, threads)]
+        flops = statistics.median(matmul)
+        row = {"matmul_gflop_per_s": flops / 1e9, "floor_updates_per_s": flops / flop}
+        if (sb3 := rounds.samples.get(Contender("sb3", 1, threads))) is not None:
+            row["floor_vs_sb3"] = paired_ratio([f / flop for f in matmul], sb3)
+        out[f"threads_{threads}"] = row
+        log(f"fp32 floor at {threads} threads: {flops / 1e9:.1f} GFLOP/s / {flop / 1e6:.1f} MFLOP = {flops / flop:.0f}")
+    return out
+
+
+def gpu_update_rates(budget: Budget) -> dict[str, Any]:
+    """Our TD3's updates/s on the GPU (fp32, and bf16 if available), K = 1 and 5 seeds batched."""
+    if not torch.cuda.is_available():
+        return {"status": "no GPU present"}
+    torch.cuda.reset_peak_memory_stats()
+    rates = device_update_rates(budget, "cuda", torch.cuda.synchronize)
+    return {"gpu": torch.cuda.get_device_name(0), **rates, "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20}
+
+
+def device_update_rates(budget: Budget, device: str, sync: Callable[[], None]) -> dict[str, dict[str, float]]:
+    """Eager fp32 and bf16 TD3 with 1 and 5 seeds on `device`, in interleaved rounds."""
+    configs = {v: cfg for v in ("fp32", "bf16") if (cfg := variant_config(v)[0]) is not None}
+    models = {(v, k): Td3Contender(cfg, k, budget.td3_buffer, device) for v, cfg in configs.items() for k in (1, 5)}
+    for model in models.values():
+        model.step()  # first launches (CUDA context, kernel selection)
+    runs = {key: partial(rate, model.step, torch.get_num_threads(), budget, sync) for key, model in models.items()}
+    repeats = max(1, budget.td3_repeats // 4)  # a short check, not the comparison of record
+    log(f"{device}: {repeats} rounds of {len(runs)} contenders")
+    out = {}
+    for (variant, k), values in interleaved(runs, repeats).items():
+        per_update = statistics.median(values)
+        out[f"{variant}_k{k}"] = {"seeds": k, "updates_per_s": per_update, "per_seed_updates_per_s": k * per_update}
+    return out
 
 
 def peak_rss_mb(budget: Budget) -> float:
@@ -258,9 +439,229 @@ def peak_rss_mb(budget: Budget) -> float:
 SECTIONS: dict[str, Callable[[Budget], Any]] = {
     "machine": machine_info,
     "env_step_rate": env_step_rates,
-    "td3_updates_per_s": td3_update_rates,
+    "td3_vs_sb3": td3_vs_sb3,
+    "seed_batched": seed_batched,
+    "precision": precision,
+    "arithmetic_floor": arithmetic_floor,
+    "gpu": gpu_update_rates,
     "peak_rss_mb": peak_rss_mb,
 }
+
+
+# --- the CPU TD3 rounds -----------------------------------------------------------------------
+
+
+class Contender(NamedTuple):
+    variant: str  # "sb3", "matmul", or one of PRECISION_VARIANTS
+    seeds: int  # seeds batched into one model (0 for the matmul)
+    threads: int
+
+
+@dataclass
+class Td3Rounds:
+    samples: dict[Contender, list[float]]  # per round: updates/s of the whole model (matmul: FLOP/s)
+    setup: dict[str, Any]  # what every contender shares
+    compile_s: dict[Contender, float]  # time of the first update pair of each compiled contender
+    counted_flop: dict[str, float]  # FlopCounterMode counts, per seed update
+    unavailable: dict[str, str]  # variant -> why it was not measured
+
+
+@functools.cache
+def td3_rounds(budget: Budget) -> Td3Rounds:
+    """Every CPU TD3 contender (and the floor's matmul) at every thread count, in the same rounds.
+
+    Measured once per run (cached; main clears the cache), so that every TD3 section's ratio is
+    paired within rounds. One model (agent and replay buffer) per variant and seed count serves
+    both thread counts; each timed block runs whole TD3 steps of `policy_freq` updates (one actor
+    update), so that every block has the same share of actor updates.
+    """
+    config = variant_config("fp32")[0]
+    assert config is not None
+    contenders: dict[Contender, Callable[[], float]] = {}
+    unavailable: dict[str, str] = {}
+    compile_s: dict[Contender, float] = {}
+    counted_flop: dict[str, float] = {}
+
+    sb3 = Sb3Contender(config, budget.td3_buffer) if sb3_version() else None
+    if sb3 is not None:
+        counted_flop["sb3_flop_per_update_counted"] = counted_update_flop(sb3.step)
+        contenders |= {Contender("sb3", 1, t): sb3.step for t in TD3_THREADS}
+    else:
+        log(SB3_MISSING)
+    for k in SEED_COUNTS:
+        ours = Td3Contender(config, k, budget.td3_buffer)
+        contenders |= {Contender("fp32", k, t): ours.step for t in TD3_THREADS}
+        if k == 1:
+            counted_flop["flop_per_update_counted"] = counted_update_flop(ours.step)
+        if k == 5:
+            counted_flop["flop_per_seed_update_counted_k5"] = counted_update_flop(ours.step) / k
+    for variant in PRECISION_VARIANTS[1:]:
+        variant_cfg, why = variant_config(variant)
+        compiled = variant.endswith("+compile")
+        if variant_cfg is None or (compiled and not budget.td3_compile):
+            unavailable[variant] = why or f"not measured with the {budget.name} budget"
+            continue
+        for k in PRECISION_SEEDS:
+            contender = Contender(variant, k, PRECISION_THREADS)
+            model = Td3Contender(variant_cfg, k, budget.td3_buffer)
+            if compiled:
+                with torch_threads(PRECISION_THREADS):
+                    start = time.perf_counter()
+                    model.step()
+                    compile_s[contender] = time.perf_counter() - start
+                log(f"td3: compiled {variant} with {k} seeds in {compile_s[contender]:.1f} s")
+            contenders[contender] = model.step
+    for threads in TD3_THREADS:
+        contenders[Contender("matmul", 0, threads)] = matmul_step()
+
+    runs = {c: partial(rate, step, c.threads, budget) for c, step in contenders.items()}
+    log(f"td3: {budget.td3_repeats} rounds of {len(runs)} contenders, {budget.td3_block_s} s blocks")
+    samples = interleaved(runs, budget.td3_repeats)
+    setup = {
+        "obs_dim": HALFCHEETAH_OBS_DIM,
+        "action_dim": HALFCHEETAH_ACTION_DIM,
+        "hidden": config.hidden,
+        "batch_size": config.batch_size,
+        "policy_freq": config.policy_freq,
+        "replay_size": budget.td3_buffer,
+        "rounds": budget.td3_repeats,
+        "block_s": budget.td3_block_s,
+    }
+    return Td3Rounds(samples, setup, compile_s, counted_flop, unavailable)
+
+
+def variant_config(variant: str) -> tuple[TD3Config | None, str | None]:
+    """TD3Config of a variant such as "bf16+compile", or (None, why) if TD3Config lacks its field."""
+    precision_name, _, compiled = variant.partition("+")
+    fields = {f.name for f in dataclasses.fields(TD3Config)}
+    changes: dict[str, Any] = {}
+    if "precision" in fields:
+        from pipeline.agents.td3_config import Precision
+
+        changes["precision"] = Precision[precision_name]
+    elif precision_name != "fp32":
+        return None, "not available: TD3Config has no `precision` field"
+    if compiled:
+        if "compile" not in fields:
+            return None, "not available: TD3Config has no `compile` field"
+        changes["compile"] = True
+    return dataclasses.replace(TD3Config(), **changes), None
+
+
+class Td3Contender:
+    """Our TD3 with `seeds` batched seeds and a replay buffer of random transitions."""
+
+    def __init__(self, config: TD3Config, seeds: int, buffer_size: int, device: str = "cpu"):
+        obs, act = HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM
+        bound = np.ones(act, dtype=np.float32)
+        self.config = config
+        self.agent = TD3(obs, act, -bound, bound, config, seed=0, n_seeds=seeds, device=device)
+        self.buffer = ReplayBuffer(obs, act, buffer_size, n_seeds=seeds, device=device)
+        for transition in random_transitions(buffer_size, seeds):
+            self.buffer.add(*transition)
+
+    def step(self) -> int:
+        """`policy_freq` updates, the last with the actor update; returns how many."""
+        for _ in range(self.config.policy_freq):
+            self.agent.train(self.buffer.sample(self.config.batch_size))
+        return self.config.policy_freq
+
+
+class Sb3Contender:
+    """Stable-Baselines3's TD3 with our nets and hyperparameters and the same random transitions."""
+
+    def __init__(self, config: TD3Config, buffer_size: int):
+        from stable_baselines3 import TD3 as SB3TD3
+        from stable_baselines3.common.logger import configure
+
+        env = make_raw_env(TD3_SETTING)  # only its spaces are used: HalfCheetah's dims
+        assert env.observation_space.shape == (HALFCHEETAH_OBS_DIM,)
+        assert env.action_space.shape == (HALFCHEETAH_ACTION_DIM,)
+        self.config = config
+        self.model = SB3TD3(
+            "MlpPolicy",
+            env,
+            learning_rate=config.lr,
+            buffer_size=buffer_size,
+            batch_size=config.batch_size,
+            tau=config.tau,
+            gamma=config.discount,
+            policy_delay=config.policy_freq,
+            target_policy_noise=config.policy_noise,
+            target_noise_clip=config.noise_clip,
+            policy_kwargs={"net_arch": [config.hidden, config.hidden]},
+            seed=0,
+            device="cpu",
+        )
+        self.model.set_logger(configure(None, []))  # train() records its losses; learn() would set this
+        for obs, action, reward, next_obs, terminated in random_transitions(buffer_size, 1):
+            self.model.replay_buffer.add(obs, next_obs, action, reward, terminated, [{}])
+
+    def step(self) -> int:
+        self.model.train(gradient_steps=self.config.policy_freq, batch_size=self.config.batch_size)
+        return self.config.policy_freq
+
+
+def matmul_step(n: int = MATMUL_N, repeats: int = 8) -> Callable[[], float]:
+    """A step of `repeats` fp32 [n, n] @ [n, n] matmuls into a preallocated output; returns its FLOP."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
+    out = torch.empty(n, n)
+
+    def step() -> float:
+        for _ in range(repeats):
+            torch.mm(a, b, out=out)
+        return 2.0 * n**3 * repeats
+
+    return step
+
+
+def analytic_update_flop(
+    config: TD3Config, obs_dim: int = HALFCHEETAH_OBS_DIM, action_dim: int = HALFCHEETAH_ACTION_DIM
+) -> float:
+    """Matmul FLOP of one TD3 update of one seed, averaged over `policy_freq` updates (see TD3.train).
+
+    A linear layer [B, i] -> [B, o] costs 2Bio forward, 2Bio for its weight gradient and 2Bio for
+    its input gradient; no input gradient reaches the first layer of a net whose input needs none.
+    Every update: target actor and twin target critics forward; twin critics forward and backward.
+    Every `policy_freq`-th update: actor forward, critic 1 forward, critic 1 backward to its
+    input only (its weights are frozen), actor backward. Biases, activations, Adam and the soft
+    target updates are elementwise and not counted.
+    """
+    b, h = config.batch_size, config.hidden
+
+    def layers(n_in: int, n_out: int) -> list[tuple[int, int]]:
+        return [(n_in, h), (h, h), (h, n_out)]
+
+    def forward(net: list[tuple[int, int]]) -> float:
+        return sum(2 * b * i * o for i, o in net)
+
+    def backward(net: list[tuple[int, int]], *, weights: bool, input_grad_to_first: bool) -> float:
+        weight_grads = forward(net) if weights else 0
+        input_grads = forward(net if input_grad_to_first else net[1:])
+        return weight_grads + input_grads
+
+    actor, critic = layers(obs_dim, action_dim), layers(obs_dim + action_dim, 1)
+    every_update = (
+        forward(actor)  # target actor
+        + 2 * forward(critic)  # twin target critics
+        + 2 * forward(critic)  # twin critics
+        + 2 * backward(critic, weights=True, input_grad_to_first=False)
+    )
+    actor_update = (
+        forward(actor)
+        + forward(critic)
+        + backward(critic, weights=False, input_grad_to_first=True)
+        + backward(actor, weights=True, input_grad_to_first=False)
+    )
+    return every_update + actor_update / config.policy_freq
+
+
+def counted_update_flop(step: Callable[[], int]) -> float:
+    """FLOP per update of one `step()`, by torch's FlopCounterMode (matmuls and convolutions)."""
+    with FlopCounterMode(display=False) as counter:
+        updates = step()
+    return counter.get_total_flops() / updates
 
 
 # --- workloads --------------------------------------------------------------------------------
@@ -285,28 +686,18 @@ def env_steps_per_s(env: gymnasium.Env, actions: np.ndarray) -> float:
     return per_second(run)
 
 
-def random_replay_buffer(obs_dim: int, action_dim: int, size: int) -> ReplayBuffer:
+def random_transitions(size: int, seeds: int) -> Iterator[tuple[np.ndarray, ...]]:
+    """`size` random HalfCheetah-shaped transitions of `seeds` seeds, each array [seeds, ...]."""
     rng = np.random.default_rng(0)
-    buffer = ReplayBuffer(obs_dim, action_dim, size, seed=0)
+    obs, act = HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM
     for _ in range(size):
-        buffer.add(
-            rng.standard_normal(obs_dim),
-            rng.uniform(-1, 1, action_dim),
-            rng.standard_normal(),
-            rng.standard_normal(obs_dim),
-            rng.random() < 0.01,
+        yield (
+            rng.standard_normal((seeds, obs), dtype=np.float32),
+            rng.uniform(-1, 1, (seeds, act)).astype(np.float32),
+            rng.standard_normal(seeds, dtype=np.float32),
+            rng.standard_normal((seeds, obs), dtype=np.float32),
+            rng.random(seeds) < 0.01,
         )
-    return buffer
-
-
-def train_td3(agent: TD3, buffer: ReplayBuffer, batch_size: int, updates: int, max_s: float) -> int:
-    """Run `updates` TD3 updates, or fewer if `max_s` seconds pass first; return how many ran."""
-    deadline = time.perf_counter() + max_s
-    done = 0
-    while done < updates and time.perf_counter() < deadline:
-        agent.train(buffer.sample(batch_size))
-        done += 1
-    return done
 
 
 # --- machine facts ----------------------------------------------------------------------------
@@ -330,6 +721,13 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def sb3_version() -> str | None:
+    try:
+        return importlib.metadata.version("stable-baselines3")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -351,14 +749,17 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def render_section(value: Any) -> list[str]:
-    """A dict of dicts as one row per key; a flat dict as key/value rows; a scalar as itself."""
+    """A dict's scalar entries as key/value rows, then its dict entries as one row each; a scalar as itself."""
     if not isinstance(value, Mapping):
         return [fmt(value)]
-    if value and all(isinstance(row, Mapping) for row in value.values()):
-        columns = list(dict.fromkeys(key for row in value.values() for key in row))
-        rows = [[name, *(fmt(row.get(col, "")) for col in columns)] for name, row in value.items()]
-        return table(["", *columns], rows)
-    return table(["", "value"], [[key, fmt(v)] for key, v in value.items()])
+    scalars = {key: v for key, v in value.items() if not isinstance(v, Mapping)}
+    nested = {key: v for key, v in value.items() if isinstance(v, Mapping)}
+    lines = table(["", "value"], [[key, fmt(v)] for key, v in scalars.items()]) if scalars else []
+    if nested:
+        columns = list(dict.fromkeys(key for row in nested.values() for key in row))
+        rows = [[name, *(fmt(row.get(col, "")) for col in columns)] for name, row in nested.items()]
+        lines += [""] * bool(lines) + table(["", *columns], rows)
+    return lines
 
 
 def render_markdown(results: Mapping[str, Any]) -> str:
@@ -379,12 +780,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message=r".*Box observation space (minimum|maximum) value is.*")
 
     budget = QUICK if args.quick else FULL
+    td3_rounds.cache_clear()  # every run measures afresh
     start = time.perf_counter()
     results = {}
     for name, measure in SECTIONS.items():
         section_start = time.perf_counter()
         results[name] = measure(budget)
         log(f"{name}: {time.perf_counter() - section_start:.1f} s")
+    td3_rounds.cache_clear()  # frees the models
     results["bench_wall_s"] = time.perf_counter() - start
     markdown = render_markdown(results)
     write_json(args.out / "benchmarks.json", results)

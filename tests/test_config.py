@@ -61,6 +61,7 @@ _DELETE = object()
         ("budgets.default.seeds", [3], ["budgets.default.seeds"]),
         # enum values list the allowed values
         ("profile", "huge", ["profile", "smoke", "default", "paper"]),
+        ("td3.precision", "fp16", ["td3.precision", "fp32", "bf16"]),
         # ranges
         ("delay", -1, ["delay", ">= 0"]),
         ("td3.lr", 0.0, ["td3.lr", "> 0"]),

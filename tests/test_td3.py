@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from pipeline.agents.td3 import TD3
-from pipeline.agents.td3_config import TD3Config
+from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.data.replay import ReplayBuffer
 
 OBS, ACT, CTX = 5, 2, 3
@@ -147,3 +148,23 @@ def test_load_rejects_other_dimensions(tmp_path: Path) -> None:
 def test_context_agent_requires_context() -> None:
     with pytest.raises(ValueError, match="context"):
         make_agent(context_dim=CTX).act(torch.zeros(1, 1, OBS))
+
+
+@pytest.mark.parametrize(
+    ("option", "tolerance"),
+    [({"precision": Precision.bf16}, 5e-2), ({"compile": True}, 1e-5)],
+    ids=["bf16", "compile"],
+)
+def test_speed_options_compute_the_same_update(option: dict, tolerance: float) -> None:
+    """bf16 autocast and torch.compile change how the update is computed, not what it computes."""
+
+    def trained(config: TD3Config) -> list[torch.Tensor]:
+        agent = TD3(OBS, ACT, -np.ones(ACT), 2 * np.ones(ACT), config, seed=0, n_seeds=2)
+        train_steps(agent, filled_buffer(n_seeds=2), 4)
+        return parameters(agent)
+
+    reference, fast = trained(CONFIG), trained(dataclasses.replace(CONFIG, **option))
+    for a, b in zip(reference, fast, strict=True):
+        torch.testing.assert_close(b, a, rtol=tolerance, atol=tolerance)
+    if "precision" in option:  # autocast really engaged: not bitwise fp32
+        assert not all_equal(reference, fast)

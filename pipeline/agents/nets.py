@@ -16,6 +16,26 @@ import torch
 from torch import nn
 
 
+class _SignGradReLU(torch.autograd.Function):
+    """ReLU whose backward is g * sign(y): under torch.compile on CPU, the stock ReLU saves a
+    bool mask whose store kernel is very slow; this saves the output instead."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor) -> torch.Tensor:
+        y = x.clamp_min(0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return grad * torch.sign(y)
+
+
+def relu(x: torch.Tensor) -> torch.Tensor:
+    return _SignGradReLU.apply(x) if torch.compiler.is_compiling() else torch.relu(x)
+
+
 class EnsembleMLP(nn.Module):
     """`members` MLPs of layer sizes `sizes` (ReLU between layers); x [members, B, in] -> [members, B, out]."""
 
@@ -42,7 +62,7 @@ class EnsembleMLP(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.baddbmm(b[members], x, w[members])
             if i < last:
-                x = torch.relu(x)
+                x = relu(x)
         return x
 
 

@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from pipeline.agents.nets import EnsembleActor, EnsembleTwinCritic
-from pipeline.agents.td3_config import TD3Config
+from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.atomic import atomic_path
 from pipeline.data.replay import Batch
 
@@ -64,6 +63,9 @@ class TD3:
         self.generators = [torch.Generator(device=self.device).manual_seed(seed + k + 1) for k in range(n_seeds)]
         self.total_it = 0
         self.last_losses: dict[str, torch.Tensor] = {}
+        compiled = torch.compile if config.compile else (lambda fn: fn)
+        self._critic_loss_fn = compiled(self._critic_loss)
+        self._actor_loss_fn = compiled(self._actor_loss)
 
     def _input(self, obs: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         if self.context_dim == 0:
@@ -92,40 +94,59 @@ class TD3:
         cfg = self.config
         return (noise * cfg.policy_noise).clamp(-cfg.noise_clip, cfg.noise_clip) * self.max_action
 
+    def _autocast(self) -> torch.autocast:
+        bf16 = self.config.precision is Precision.bf16
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    def _critic_loss(
+        self,
+        state: torch.Tensor,
+        action: torch.Tensor,
+        reward: torch.Tensor,
+        next_state: torch.Tensor,
+        not_done: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> torch.Tensor:
+        """Sum over seeds and twins of each critic's batch-mean TD error²: per-member gradients."""
+        with torch.no_grad(), self._autocast():
+            low = self.actor.action_bias - self.actor.action_scale
+            high = self.actor.action_bias + self.actor.action_scale
+            next_action = torch.max(torch.min(self.actor_target(next_state) + noise, high), low)
+            target_q = self.critic_target(torch.cat([next_state, next_action], -1)).min(1).values.float()
+            target_q = reward + not_done * self.config.discount * target_q  # [K, B]
+        with self._autocast():
+            current_q = self.critic(torch.cat([state, action], -1)).float()  # [K, 2, B]
+        return (current_q - target_q.unsqueeze(1)).square().mean(-1).sum()
+
+    def _actor_loss(self, state: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            q1 = self.critic.q1(torch.cat([state, self.actor(state)], -1)).float()
+        return -q1.mean(-1).sum()
+
     def train(self, batch: Batch) -> None:
         """One TD3 update of every seed: critics every call, actors and targets every `policy_freq` calls."""
-        cfg = self.config
         self.total_it += 1
         state = self._input(batch.obs, batch.context)
         next_state = self._input(batch.next_obs, batch.next_context)
+        noise = self._target_noise(batch.action.shape)  # drawn outside the compiled region
 
-        with torch.no_grad():
-            low = self.actor.action_bias - self.actor.action_scale
-            high = self.actor.action_bias + self.actor.action_scale
-            next_action = self.actor_target(next_state) + self._target_noise(batch.action.shape)
-            next_action = torch.max(torch.min(next_action, high), low)
-            target_q = self.critic_target(torch.cat([next_state, next_action], -1)).min(1).values
-            target_q = batch.reward + batch.not_done * cfg.discount * target_q  # [K, B]
-
-        current_q = self.critic(torch.cat([state, batch.action], -1))  # [K, 2, B]
-        # sum over seeds and twins of each critic's batch-mean squared error: per-member gradients
-        critic_loss = F.mse_loss(current_q, target_q.unsqueeze(1).expand_as(current_q), reduction="none").mean(-1).sum()
+        critic_loss = self._critic_loss_fn(state, batch.action, batch.reward, next_state, batch.not_done, noise)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimizer.step()
         self.last_losses["critic"] = critic_loss.detach()
 
-        if self.total_it % cfg.policy_freq == 0:
+        if self.total_it % self.config.policy_freq == 0:
             self.critic.requires_grad_(False)  # the actor loss needs no critic weight gradients
-            actor_loss = -self.critic.q1(torch.cat([state, self.actor(state)], -1)).mean(-1).sum()
-            self.critic.requires_grad_(True)
+            actor_loss = self._actor_loss_fn(state)
             self.actor_optimizer.zero_grad(set_to_none=True)
             actor_loss.backward()
+            self.critic.requires_grad_(True)
             self.actor_optimizer.step()
             self.last_losses["actor"] = actor_loss.detach()
             with torch.no_grad():
                 for net, target in ((self.critic, self.critic_target), (self.actor, self.actor_target)):
-                    torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), cfg.tau)
+                    torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.config.tau)
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,200 @@
+"""Learning equivalence: does the fast TD3 core learn like an independent plain TD3?
+
+`make bench-learning` trains, on HalfCheetah (the halfcheetah-armature source task, dense
+reward), with the same budget, seeds and evaluation protocol:
+  - ours, fp32, the seeds batched into one model;
+  - ours, bf16 autocast, the seeds batched;
+  - Stable-Baselines3 TD3 (the plain reference; same nets, lr, batch, noise, start steps).
+It writes reports/learning_equivalence.json, .md and reports/figures/learning_equivalence.png
+(mean ± standard error over seeds). Defaults match the `default` profile's pretraining budget.
+A variant "matches" the reference when the difference of final mean returns is within one
+standard error of that difference (sqrt(se_a² + se_b²)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from pipeline.agents.td3 import TD3
+from pipeline.agents.td3_config import Precision, TD3Config
+from pipeline.atomic import atomic_path, write_json, write_text
+from pipeline.envs import make_env
+from pipeline.evaluation import evaluate_policy, summarize
+from pipeline.training import EVAL_SEED_OFFSET, train_td3
+
+SETTING, TASK = "halfcheetah-armature", 0.1
+Curves = list[list[float]]  # [seed][evaluation] mean returns
+
+
+def train_ours(config: TD3Config, args: argparse.Namespace) -> Curves:
+    envs = [make_env(SETTING, TASK) for _ in range(args.seeds)]
+    eval_envs = [make_env(SETTING, TASK) for _ in range(args.seeds)]
+    space = envs[0].action_space
+    obs_dim = envs[0].observation_space.shape[0]
+    agent = TD3(obs_dim, space.shape[0], space.low, space.high, config, seed=args.seed, n_seeds=args.seeds)
+    curves = train_td3(
+        agent,
+        envs,
+        eval_envs,
+        steps=args.steps,
+        start_steps=args.start_steps,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        seed=args.seed,
+    )
+    return [[p.mean_return for p in curve] for curve in curves]
+
+
+def train_sb3(config: TD3Config, args: argparse.Namespace) -> Curves:
+    from stable_baselines3 import TD3 as SB3TD3
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    curves = []
+    for k in range(args.seeds):
+        seed = args.seed + k
+        env, eval_env = make_env(SETTING, TASK), make_env(SETTING, TASK)
+        action_dim = env.action_space.shape[0]
+        model = SB3TD3(
+            "MlpPolicy",
+            env,
+            learning_rate=config.lr,
+            buffer_size=args.steps,
+            learning_starts=args.start_steps,
+            batch_size=config.batch_size,
+            tau=config.tau,
+            gamma=config.discount,
+            action_noise=NormalActionNoise(np.zeros(action_dim), config.expl_noise * np.ones(action_dim)),
+            policy_delay=config.policy_freq,
+            target_policy_noise=config.policy_noise,
+            target_noise_clip=config.noise_clip,
+            policy_kwargs={"net_arch": [config.hidden, config.hidden]},
+            seed=seed,
+            device="cpu",
+        )
+        curve: list[float] = []
+
+        def evaluate(model: SB3TD3 = model, eval_env=eval_env, seed: int = seed, curve: list[float] = curve) -> None:
+            policy = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
+            curve.append(evaluate_policy(policy, eval_env, args.eval_episodes, seed + EVAL_SEED_OFFSET).mean)
+
+        class EvalEvery(BaseCallback):
+            def _on_step(self) -> bool:
+                if self.num_timesteps % args.eval_every == 0:
+                    evaluate()
+                return True
+
+        evaluate()
+        model.learn(total_timesteps=args.steps, callback=EvalEvery())
+        print(f"sb3 seed {seed}: final {curve[-1]:.1f}", file=sys.stderr)
+        curves.append(curve)
+    return curves
+
+
+def compare(name: str, curves: Curves, reference: Curves) -> dict[str, object]:
+    final, ref = summarize([c[-1] for c in curves]), summarize([c[-1] for c in reference])
+    diff, se_diff = final.mean - ref.mean, float(np.hypot(final.stderr, ref.stderr))
+    return {
+        "final_mean": final.mean,
+        "final_stderr": final.stderr,
+        "final_per_seed": [c[-1] for c in curves],
+        "diff_vs_reference": diff,
+        "stderr_of_diff": se_diff,
+        "matches_reference": bool(abs(diff) <= se_diff) if name != "sb3_fp32" else None,
+    }
+
+
+def plot(path: Path, steps: Sequence[int], runs: dict[str, Curves], title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, curves in runs.items():
+        values = np.asarray(curves)
+        mean = values.mean(0)
+        se = values.std(0, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.zeros_like(mean)
+        ax.plot(steps, mean, label=name)
+        ax.fill_between(steps, mean - se, mean + se, alpha=0.25)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("evaluation return (dense)")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--start-steps", type=int, default=5_000)
+    parser.add_argument("--eval-every", type=int, default=5_000)
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("reports"))
+    args = parser.parse_args(argv)
+
+    base = TD3Config()
+    variants = {
+        "sb3_fp32": lambda: train_sb3(base, args),
+        "ours_fp32_batched": lambda: train_ours(base, args),
+        "ours_bf16_batched": lambda: train_ours(dataclasses.replace(base, precision=Precision.bf16), args),
+    }
+    runs, seconds = {}, {}
+    for name, train in variants.items():
+        print(f"{name}: {args.seeds} seeds x {args.steps} steps", file=sys.stderr)
+        start = time.perf_counter()
+        runs[name] = train()
+        seconds[name] = round(time.perf_counter() - start, 1)
+
+    steps = [0, *range(args.eval_every, args.steps + 1, args.eval_every)]
+    if steps[-1] != args.steps:
+        steps.append(args.steps)
+    budget = (
+        f"HalfCheetah-v5 (armature 0.1), {args.steps} steps, {args.seeds} seeds, {args.eval_episodes} eval episodes"
+    )
+    results = {
+        "budget": budget,
+        "env_steps": steps,
+        "curves": runs,
+        "wall_seconds": seconds,
+        "comparison": {name: compare(name, c, runs["sb3_fp32"]) for name, c in runs.items()},
+    }
+    write_json(args.out / "learning_equivalence.json", results)
+    rows = [
+        f"| {name} | {r['final_mean']:.1f} ± {r['final_stderr']:.1f} | {r['diff_vs_reference']:+.1f} ± "
+        f"{r['stderr_of_diff']:.1f} | {r['matches_reference']} | {seconds[name]} |"
+        for name, r in results["comparison"].items()
+    ]
+    table = "\n".join(
+        [
+            "# Learning equivalence",
+            "",
+            f"Budget: {budget}. Reference: Stable-Baselines3 TD3. `make bench-learning` regenerates this.",
+            "",
+            "| variant | final return (mean ± s.e. over seeds) | vs reference | within s.e. | wall s |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+            "![curves](figures/learning_equivalence.png)",
+            "",
+        ]
+    )
+    write_text(args.out / "learning_equivalence.md", table)
+    plot(args.out / "figures" / "learning_equivalence.png", steps, runs, budget)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
