@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.sb3_reference import sb3_td3
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
 from pipeline.atomic import write_json, write_text
@@ -571,28 +572,13 @@ class Sb3Contender:
     """Stable-Baselines3's TD3 with our nets and hyperparameters and the same random transitions."""
 
     def __init__(self, config: TD3Config, buffer_size: int):
-        from stable_baselines3 import TD3 as SB3TD3
         from stable_baselines3.common.logger import configure
 
         env = make_raw_env(TD3_SETTING)  # only its spaces are used: HalfCheetah's dims
         assert env.observation_space.shape == (HALFCHEETAH_OBS_DIM,)
         assert env.action_space.shape == (HALFCHEETAH_ACTION_DIM,)
         self.config = config
-        self.model = SB3TD3(
-            "MlpPolicy",
-            env,
-            learning_rate=config.lr,
-            buffer_size=buffer_size,
-            batch_size=config.batch_size,
-            tau=config.tau,
-            gamma=config.discount,
-            policy_delay=config.policy_freq,
-            target_policy_noise=config.policy_noise,
-            target_noise_clip=config.noise_clip,
-            policy_kwargs={"net_arch": [config.hidden, config.hidden]},
-            seed=0,
-            device="cpu",
-        )
+        self.model = sb3_td3(config, env, buffer_size=buffer_size, seed=0)
         self.model.set_logger(configure(None, []))  # train() records its losses; learn() would set this
         for obs, action, reward, next_obs, terminated in random_transitions(buffer_size, 1):
             self.model.replay_buffer.add(obs, next_obs, action, reward, terminated, [{}])

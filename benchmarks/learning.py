@@ -26,6 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from benchmarks.sb3_reference import sb3_td3
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.atomic import atomic_path, write_json, write_text
@@ -57,7 +58,6 @@ def train_ours(config: TD3Config, args: argparse.Namespace) -> Curves:
 
 
 def train_sb3(config: TD3Config, args: argparse.Namespace) -> Curves:
-    from stable_baselines3 import TD3 as SB3TD3
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.noise import NormalActionNoise
 
@@ -66,26 +66,17 @@ def train_sb3(config: TD3Config, args: argparse.Namespace) -> Curves:
         seed = args.seed + k
         env, eval_env = make_env(SETTING, TASK), make_env(SETTING, TASK)
         action_dim = env.action_space.shape[0]
-        model = SB3TD3(
-            "MlpPolicy",
+        model = sb3_td3(
+            config,
             env,
-            learning_rate=config.lr,
             buffer_size=args.steps,
-            learning_starts=args.start_steps,
-            batch_size=config.batch_size,
-            tau=config.tau,
-            gamma=config.discount,
-            action_noise=NormalActionNoise(np.zeros(action_dim), config.expl_noise * np.ones(action_dim)),
-            policy_delay=config.policy_freq,
-            target_policy_noise=config.policy_noise,
-            target_noise_clip=config.noise_clip,
-            policy_kwargs={"net_arch": [config.hidden, config.hidden]},
             seed=seed,
-            device="cpu",
+            learning_starts=args.start_steps,
+            action_noise=NormalActionNoise(np.zeros(action_dim), config.expl_noise * np.ones(action_dim)),
         )
         curve: list[float] = []
 
-        def evaluate(model: SB3TD3 = model, eval_env=eval_env, seed: int = seed, curve: list[float] = curve) -> None:
+        def evaluate(model=model, eval_env=eval_env, seed: int = seed, curve: list[float] = curve) -> None:
             policy = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
             curve.append(evaluate_policy(policy, eval_env, args.eval_episodes, seed + EVAL_SEED_OFFSET).mean)
 

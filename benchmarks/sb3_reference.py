@@ -1,0 +1,35 @@
+"""Stable-Baselines3's TD3 configured as our TD3Config: the independent reference of the benchmarks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+
+from pipeline.agents.td3_config import TD3Config
+
+
+def sb3_td3(config: TD3Config, env: gymnasium.Env, *, buffer_size: int, seed: int, **kwargs: Any) -> Any:
+    """SB3 TD3 with our nets (hidden x hidden), lr, batch, γ, τ, policy delay and target noise.
+
+    `kwargs` go to SB3 as they are (e.g. learning_starts, action_noise). SB3 is a bench-only
+    extra, imported here so that the library never needs it.
+    """
+    from stable_baselines3 import TD3 as SB3TD3
+
+    return SB3TD3(
+        "MlpPolicy",
+        env,
+        learning_rate=config.lr,
+        buffer_size=buffer_size,
+        batch_size=config.batch_size,
+        tau=config.tau,
+        gamma=config.discount,
+        policy_delay=config.policy_freq,
+        target_policy_noise=config.policy_noise,
+        target_noise_clip=config.noise_clip,
+        policy_kwargs={"net_arch": [config.hidden, config.hidden]},
+        seed=seed,
+        device="cpu",
+        **kwargs,
+    )
