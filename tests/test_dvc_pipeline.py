@@ -44,3 +44,22 @@ def test_dvc_repro_smoke(tmp_path: Path, smoke_params: Path) -> None:
     assert all(f"pretrain_source@{setting}" in dag for setting in settings)
     status = dvc(["status"], work)
     assert "up to date" in status.stdout, status.stdout
+
+
+def test_pretrain_deps_cover_every_project_module_it_imports() -> None:
+    """A module the stage imports but dvc.yaml does not list would not rerun the stage when edited."""
+    code = (
+        "import sys, stages.pretrain_source\n"
+        "for module in list(sys.modules.values()):\n"
+        "    print(getattr(module, '__file__', None) or '')"
+    )
+    files = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    project_files = (Path(f).resolve() for f in files.split() if Path(f).name != "__init__.py")
+    imported = {
+        f.relative_to(ROOT).as_posix()
+        for f in project_files
+        if f.is_relative_to(ROOT / "pipeline") or f.is_relative_to(ROOT / "stages")
+    }
+    deps = OmegaConf.load(ROOT / "dvc.yaml").stages.pretrain_source["do"].deps
+    uncovered = [f for f in sorted(imported) if not any(f == d or f.startswith(f"{d}/") for d in deps)]
+    assert not uncovered, f"add to pretrain_source deps in dvc.yaml: {uncovered}"
