@@ -1,0 +1,54 @@
+"""Hyperparameters of the context encoder, forward model and action translator (design.md section 3).
+
+Defaults follow the authors' code (guoyijie/MCAT, guoyijie/Cycle_Dynamics) where the paper is silent.
+List fields are not range-checked by `pipeline.schema.range_errors`; the modules reject bad sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import List
+
+from pipeline.schema import bounded
+
+
+class TranslatorLoss(Enum):
+    nll = "nll"  # the paper's eq. 3: -log F(Δs_src | s, H(s, a_src, z_src, z_tgt), z_tgt)
+    mean_l1 = "mean_l1"  # the authors' code: |mean of F - Δs_src| on normalized Δs
+
+
+@dataclass
+class ContextConfig:
+    history: int = bounded(10, ge=1)  # K: past (Δs, a) pairs per segment
+    z_dim: int = bounded(10, ge=1)  # size of the context embedding z
+    hidden: List[int] = field(default_factory=lambda: [256, 128, 64])  # encoder MLP hidden widths (ReLU)
+    lr: float = bounded(3e-4, gt=0, lt=1)  # Adam learning rate of the encoder (trained jointly with F)
+    margin: float = bounded(1.0, gt=0)  # contrastive margin m of eq. 2
+    contrastive_weight: float = bounded(1.0, ge=0)  # weight of L_cont next to L_forw; 0 disables it
+    feature_segments: int = bounded(1024, ge=1)  # segments averaged into a task feature z(i)
+
+
+@dataclass
+class ForwardModelConfig:
+    hidden: int = bounded(200, ge=1)  # width of every hidden layer (swish)
+    layers: int = bounded(4, ge=1)  # hidden layers
+    future_steps: int = bounded(10, ge=1)  # M: one-step predictions t..t+M-1 from the same z
+    lr: float = bounded(3e-4, gt=0, lt=1)  # Adam learning rate of F
+    weight_decay: float = bounded(5e-5, ge=0)  # the L2 term, as Adam weight decay on F
+    batch_size: int = bounded(256, ge=1)  # segments per task per update
+    max_logvar: float = 0.5  # initial upper log-variance bound (learned)
+    min_logvar: float = -10.0  # initial lower log-variance bound (learned)
+    logvar_bound_weight: float = bounded(0.01, ge=0)  # penalty on (max_logvar - min_logvar), summed over dims
+
+
+@dataclass
+class TranslatorConfig:
+    embed: int = bounded(128, ge=1)  # width of the ReLU layer each input (s, a, z_src, z_tgt) goes through
+    hidden: int = bounded(256, ge=1)  # width of the hidden layers after the concatenation
+    layers: int = bounded(2, ge=1)  # hidden layers after the concatenation
+    loss: TranslatorLoss = TranslatorLoss.nll  # training objective; see TranslatorLoss
+    lr: List[float] = field(default_factory=lambda: [3e-4, 5e-5, 1e-5])  # Adam lr per phase; equal epoch shares
+    epochs: int = bounded(30, ge=1)  # training epochs per translator fit (Table 1)
+    updates_per_epoch: int = bounded(3000, ge=1)  # gradient steps per epoch (Table 1)
+    batch_size: int = bounded(256, ge=1)  # source transitions per update

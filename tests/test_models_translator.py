@@ -1,0 +1,127 @@
+"""Action translator H on the negated-action task, its frozen-F loss, bounds and the context variant.
+
+Source dynamics Δs = B a, target dynamics Δs = B (-a) (+ small noise), B a fixed random [4, 2]
+matrix of full column rank: the one correct translation is H(s, a) = -a.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from pipeline.models.forward import GaussianForwardModel, forward_loss
+from pipeline.models.translator import ActionTranslator, TranslatorLoss, translator_loss
+
+OBS, ACT, CTX = 4, 2, 3
+LOW, HIGH = -torch.ones(ACT), torch.ones(ACT)
+TOLERANCE = 0.1  # mean |H(s, a) - (-a)| on held-out a in [-0.8, 0.8]; about 0.01-0.03 is typical
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Small models: intra-op threads only add overhead, and much more on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def transitions(
+    b_mat: torch.Tensor, sign: float, n: int, generator: torch.Generator, limit: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    states = torch.randn(n, OBS, generator=generator)
+    actions = (torch.rand(n, ACT, generator=generator) * 2 - 1) * limit
+    deltas = (sign * actions) @ b_mat.T + 0.01 * torch.randn(n, OBS, generator=generator)
+    return states, actions, deltas
+
+
+@pytest.fixture(scope="module")
+def negated_task() -> tuple[torch.Tensor, GaussianForwardModel]:
+    """B and a forward model F (no context) trained on the target task."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    b_mat = torch.randn(OBS, ACT, generator=generator)
+    s, a, ds = transitions(b_mat, -1.0, 20_000, generator)
+    model = GaussianForwardModel(OBS, ACT, context_dim=0)
+    model.fit_normalizers(s, a, ds)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(400):
+        idx = torch.randint(0, len(s), (256,), generator=generator)
+        loss = forward_loss(model, s[idx], a[idx], None, model.delta_norm(ds[idx]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return b_mat, model
+
+
+@pytest.mark.parametrize("kind", list(TranslatorLoss))
+def test_translator_learns_the_negated_action(
+    negated_task: tuple[torch.Tensor, GaussianForwardModel], kind: TranslatorLoss
+) -> None:
+    b_mat, model = negated_task
+    torch.manual_seed(1)
+    generator = torch.Generator().manual_seed(1)
+    s, a, ds = transitions(b_mat, +1.0, 20_000, generator)
+    translator = ActionTranslator(OBS, ACT, LOW, HIGH)
+    translator.state_norm.fit(s)
+    optimizer = torch.optim.Adam(translator.parameters(), lr=1e-3)
+    for _ in range(300):
+        idx = torch.randint(0, len(s), (256,), generator=generator)
+        loss = translator_loss(translator, model, s[idx], a[idx], model.delta_norm(ds[idx]), kind=kind)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    held_out_s, held_out_a, _ = transitions(b_mat, +1.0, 2000, generator, limit=0.8)
+    with torch.no_grad():
+        error = (translator(held_out_s, held_out_a) + held_out_a).abs().mean().item()
+    assert error < TOLERANCE, f"{kind.name}: mean |H(s, a) + a| = {error:.4f}"
+
+
+@pytest.mark.parametrize("kind", list(TranslatorLoss))
+def test_translator_loss_gives_no_gradient_to_the_forward_model(kind: TranslatorLoss) -> None:
+    torch.manual_seed(0)
+    model = GaussianForwardModel(OBS, ACT, CTX, hidden=32, layers=2)
+    translator = ActionTranslator(OBS, ACT, LOW, HIGH, CTX, embed=16, hidden=32)
+    z_src = torch.randn(CTX, requires_grad=True)
+    z_tgt = torch.randn(CTX, requires_grad=True)
+    loss = translator_loss(
+        translator, model, torch.randn(64, OBS), torch.rand(64, ACT) * 2 - 1, torch.randn(64, OBS), z_src, z_tgt, kind
+    )
+    loss.backward()
+    assert all(p.grad is None for p in model.parameters())
+    assert all(p.requires_grad for p in model.parameters())  # F is left trainable
+    assert z_src.grad is None and z_tgt.grad is None
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in translator.parameters())
+
+
+def test_output_stays_within_the_action_bounds() -> None:
+    torch.manual_seed(0)
+    low, high = torch.tensor([-2.0, 0.0]), torch.tensor([1.0, 0.5])
+    translator = ActionTranslator(OBS, ACT, low, high)
+    with torch.no_grad():
+        for p in translator.parameters():
+            p.mul_(20)  # drive the tanh into saturation
+        actions = translator(1e3 * torch.randn(1000, OBS), torch.rand(1000, ACT) * (high - low) + low)
+    assert ((actions >= low) & (actions <= high)).all()
+    assert actions.amin(0).allclose(low, atol=1e-3) and actions.amax(0).allclose(high, atol=1e-3)
+
+
+def test_context_conditioned_translator_shapes_and_checks() -> None:
+    torch.manual_seed(0)
+    translator = ActionTranslator(OBS, ACT, LOW, HIGH, CTX)
+    s, a = torch.randn(32, OBS), torch.rand(32, ACT) * 2 - 1
+    per_sample = translator(s, a, torch.randn(32, CTX), torch.randn(32, CTX))
+    assert per_sample.shape == (32, ACT)
+    z_src, z_tgt = torch.randn(CTX), torch.randn(CTX)  # one task feature per task, broadcast over the batch
+    torch.testing.assert_close(
+        translator(s, a, z_src, z_tgt), translator(s, a, z_src.expand(32, CTX), z_tgt.expand(32, CTX))
+    )
+    model = GaussianForwardModel(OBS, ACT, CTX, hidden=32, layers=2)
+    loss = translator_loss(translator, model, s, a, torch.randn(32, OBS), z_src, z_tgt)
+    assert loss.shape == () and torch.isfinite(loss)
+    with pytest.raises(ValueError, match="pass both"):
+        translator(s, a)
+    with pytest.raises(ValueError, match="no context"):
+        ActionTranslator(OBS, ACT, LOW, HIGH)(s, a, z_src, z_tgt)
