@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -13,13 +12,7 @@ from pipeline.models.forward import GaussianForwardModel, Normalizer, forward_lo
 OBS, ACT, CTX = 3, 2, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Small models: intra-op threads only add overhead, and much more on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_log_variance_stays_within_the_learned_bounds_for_extreme_inputs() -> None:

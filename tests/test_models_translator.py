@@ -6,8 +6,6 @@ matrix of full column rank: the one correct translation is H(s, a) = -a.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -19,13 +17,7 @@ LOW, HIGH = -torch.ones(ACT), torch.ones(ACT)
 TOLERANCE = 0.1  # mean |H(s, a) - (-a)| on held-out a in [-0.8, 0.8]; about 0.01-0.03 is typical
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Small models: intra-op threads only add overhead, and much more on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def transitions(
