@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from pipeline.models.forward import Normalizer
+from pipeline.models.normalizer import Normalizer
 
 
 class ContextEncoder(nn.Module):

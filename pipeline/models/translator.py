@@ -12,7 +12,8 @@ from torch import nn
 from torch.func import functional_call
 
 from pipeline.models.config import TranslatorLoss
-from pipeline.models.forward import GaussianForwardModel, Normalizer, nll
+from pipeline.models.forward import GaussianForwardModel, nll
+from pipeline.models.normalizer import Normalizer
 
 __all__ = ["ActionTranslator", "TranslatorLoss", "translator_loss"]
 
