@@ -146,9 +146,4 @@ def load_params(path: str | Path) -> Params:
     return validate(raw, str(path))
 
 
-def as_dict(params: Params) -> dict[str, Any]:
-    """Plain-dict view (enums as their names), for logging next to results."""
-    return OmegaConf.to_container(OmegaConf.structured(params), enum_to_str=True)
-
-
-__all__ = ["Budget", "Params", "ParamsError", "Profile", "TaskSet", "as_dict", "load_params", "validate"]
+__all__ = ["Budget", "Params", "ParamsError", "Profile", "TaskSet", "load_params", "validate"]
