@@ -18,6 +18,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from pipeline.agents.td3_config import TD3Config
 from pipeline.envs import SETTINGS, check_task
+from pipeline.models.config import ContextConfig, CycleTranslatorConfig, ForwardModelConfig, TranslatorConfig
 from pipeline.schema import bounded, range_errors
 
 
@@ -41,6 +42,11 @@ class Budget:
     pretrain_start_steps: int = bounded(MISSING, ge=0)  # uniform-random steps before learning
     eval_every: int = bounded(MISSING, ge=1)  # env steps between evaluations
     eval_episodes: int = bounded(MISSING, ge=1)  # episodes per evaluation
+    transfer_pretrain_steps: int = bounded(MISSING, ge=1)  # env steps of each transfer task's good policy
+    collect_steps: int = bounded(MISSING, ge=1)  # dataset transitions per task (paper: 1e5)
+    transfer_epochs: int = bounded(MISSING, ge=1)  # epochs of every F, C and H fit (paper: 30)
+    transfer_updates_per_epoch: int = bounded(MISSING, ge=1)  # gradient steps per epoch (paper: 3000)
+    transfer_eval_episodes: int = bounded(MISSING, ge=1)  # episodes per policy, pair and seed (paper: 100)
 
 
 @dataclass
@@ -60,12 +66,31 @@ class TaskSet:
 
 
 @dataclass
+class TransferSet:
+    """One setting's fixed-dataset transfer experiment (paper Sec. 5.1)."""
+
+    tasks: List[Any] = MISSING  # tasks of the dataset and of Fig. 5; each gets its own good policy
+    pair: List[Any] = MISSING  # Table 1's [source, target], both in `tasks`
+
+
+@dataclass
+class CollectConfig:
+    action_noise: float = bounded(0.3, ge=0)  # Gaussian noise std on the good policy's actions (x max action)
+
+
+@dataclass
 class Params:
     profile: Profile = MISSING  # which of `budgets` every stage uses
     delay: int = bounded(MISSING, ge=0)  # meta-training reward delay in steps; 0 or 1 = dense
     seed: int = bounded(MISSING, ge=0)  # base seed; run k of a stage uses seed + k
     tasks: Dict[str, TaskSet] = MISSING  # setting name -> tasks; one DVC stage per setting
     td3: TD3Config = field(default_factory=TD3Config)
+    transfer: Dict[str, TransferSet] = MISSING  # setting name -> transfer experiment; one DVC stage per setting
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    context: ContextConfig = field(default_factory=ContextConfig)
+    forward_model: ForwardModelConfig = field(default_factory=ForwardModelConfig)
+    translator: TranslatorConfig = field(default_factory=TranslatorConfig)
+    cycle_baseline: CycleTranslatorConfig = field(default_factory=CycleTranslatorConfig)
     budgets: Budgets = MISSING
 
     @property
@@ -84,7 +109,7 @@ def _allowed_keys(dotted_parent: str) -> list[str]:
         else:
             return []
     if get_origin(node) is dict:
-        return list(SETTINGS) if dotted_parent == "tasks" else []
+        return list(SETTINGS) if dotted_parent in ("tasks", "transfer") else []
     return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
 
 
@@ -119,6 +144,25 @@ def _task_errors(tasks: dict[str, TaskSet]) -> list[str]:
     return errors
 
 
+def _transfer_errors(transfer: dict[str, TransferSet]) -> list[str]:
+    errors = []
+    for setting, spec in transfer.items():
+        if setting not in SETTINGS:
+            errors.append(f"unknown key 'transfer.{setting}'; allowed settings: {', '.join(SETTINGS)}")
+            continue
+        for i, task in enumerate(spec.tasks):
+            try:
+                check_task(setting, task)
+            except ValueError as err:
+                errors.append(f"transfer.{setting}.tasks[{i}]: {err}")
+        if len(spec.tasks) < 2 or len(set(spec.tasks)) != len(spec.tasks):
+            errors.append(f"transfer.{setting}.tasks: needs at least two distinct tasks, got {spec.tasks}")
+        if len(spec.pair) != 2 or spec.pair[0] == spec.pair[1] or not set(spec.pair) <= set(spec.tasks):
+            expected = "[source, target], two different tasks of 'tasks'"
+            errors.append(f"transfer.{setting}.pair: needs {expected}; got {spec.pair}")
+    return errors
+
+
 def validate(raw: Any, origin: str = "params") -> Params:
     """Merge `raw` (a mapping or DictConfig) into the schema and check every range."""
     schema = OmegaConf.structured(Params)
@@ -130,7 +174,7 @@ def validate(raw: Any, origin: str = "params") -> Params:
         params: Params = OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
         raise ParamsError(f"{origin}: {_omegaconf_message(err)}") from None
-    errors = range_errors(params) + _task_errors(params.tasks)
+    errors = range_errors(params) + _task_errors(params.tasks) + _transfer_errors(params.transfer)
     if errors:
         raise ParamsError(f"{origin}: " + "; ".join(errors))
     return params
@@ -146,4 +190,14 @@ def load_params(path: str | Path) -> Params:
     return validate(raw, str(path))
 
 
-__all__ = ["Budget", "Params", "ParamsError", "Profile", "TaskSet", "load_params", "validate"]
+__all__ = [
+    "Budget",
+    "CollectConfig",
+    "Params",
+    "ParamsError",
+    "Profile",
+    "TaskSet",
+    "TransferSet",
+    "load_params",
+    "validate",
+]

@@ -72,6 +72,16 @@ _DELETE = object()
         ("tasks.ant-cripple.train", [0, 7], ["tasks.ant-cripple.train[1]", "0, 1, 2, 3"]),
         ("tasks.halfcheetah-mass.source", -1.0, ["tasks.halfcheetah-mass.source", "> 0"]),
         ("tasks.hopper-size.test", [0.05], ["tasks.hopper-size.test", "held out"]),
+        # transfer experiments: known settings, valid tasks, a pair of two of them
+        ("transfer.walker-size", {"tasks": [1, 2], "pair": [1, 2]}, ["transfer.walker-size", "ant-cripple"]),
+        ("transfer.ant-cripple.tasks", [0, 9], ["transfer.ant-cripple.tasks[1]", "0, 1, 2, 3"]),
+        ("transfer.ant-cripple.tasks", [0], ["transfer.ant-cripple.tasks", "two distinct"]),
+        ("transfer.halfcheetah-armature.pair", [0.1, 0.9], ["transfer.halfcheetah-armature.pair", "[source, target]"]),
+        ("transfer.halfcheetah-armature.pair", [0.1, 0.1], ["transfer.halfcheetah-armature.pair"]),
+        ("collect.action_noise", -0.1, ["collect.action_noise", ">= 0"]),
+        ("translator.loss", "l2", ["translator.loss", "nll", "mean_l1"]),
+        ("cycle_baseline.dynamics_cycle_weight", -1.0, ["cycle_baseline.dynamics_cycle_weight"]),
+        ("budgets.default.transfer_epochs", 0, ["budgets.default.transfer_epochs", ">= 1"]),
         # missing keys
         ("seed", _DELETE, ["seed", "missing"]),
         ("budgets.smoke.eval_every", _DELETE, ["budgets.smoke.eval_every"]),

@@ -1,4 +1,4 @@
-"""The DVC pipeline runs end to end through `dvc repro` at the smoke budget."""
+"""The DVC pipeline runs end to end through `dvc repro` at the smoke budget; stage deps are complete."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
+
+from pipeline.data.dataset import read_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,16 +43,38 @@ def test_dvc_repro_smoke(tmp_path: Path, smoke_params: Path) -> None:
         metrics = json.loads((work / "reports/pretrain" / setting / "metrics.json").read_text())
         assert metrics["profile"] == "smoke"
 
+    transfer = OmegaConf.load(work / "params.yaml").transfer
+    for setting, spec in transfer.items():
+        _, info = read_dataset(work / "data/datasets" / setting, setting=setting)
+        assert list(info.tasks.values()) == list(spec.tasks)
+        assert (work / "data/translators" / setting / "seed0.pt").is_file()
+        metrics = json.loads((work / "reports/metrics" / f"transfer_{setting}.json").read_text())
+        assert metrics["profile"] == "smoke" and metrics["pair"] == list(spec.pair)
+        assert len(metrics["fig5"]["improvement_pct"]) == len(spec.tasks)
+        assert (work / "reports/figures" / f"fig5_{setting}.png").read_bytes().startswith(b"\x89PNG")
+    assert "HalfCheetah" in (work / "reports/tables/table1.md").read_text()
+
     dag = dvc(["dag"], work).stdout
     assert all(f"pretrain_source@{setting}" in dag for setting in settings)
+    assert all(f"evaluate_transfer@{setting}" in dag for setting in transfer)
     status = dvc(["status"], work)
     assert "up to date" in status.stdout, status.stdout
 
 
-def test_pretrain_deps_cover_every_project_module_it_imports() -> None:
+STAGES = OmegaConf.to_container(OmegaConf.load(ROOT / "dvc.yaml").stages)
+
+
+def _stage_module(stage: dict) -> str:
+    cmd = (stage.get("do") or stage)["cmd"]
+    return cmd.split("python -m ")[1].split()[0]
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_deps_cover_every_project_module_it_imports(name: str) -> None:
     """A module the stage imports but dvc.yaml does not list would not rerun the stage when edited."""
+    stage = STAGES[name]
     code = (
-        "import sys, stages.pretrain_source\n"
+        f"import sys, {_stage_module(stage)}\n"
         "for module in list(sys.modules.values()):\n"
         "    print(getattr(module, '__file__', None) or '')"
     )
@@ -60,6 +85,14 @@ def test_pretrain_deps_cover_every_project_module_it_imports() -> None:
         for f in project_files
         if f.is_relative_to(ROOT / "pipeline") or f.is_relative_to(ROOT / "stages")
     }
-    deps = OmegaConf.load(ROOT / "dvc.yaml").stages.pretrain_source["do"].deps
+    deps = (stage.get("do") or stage)["deps"]
     uncovered = [f for f in sorted(imported) if not any(f == d or f.startswith(f"{d}/") for d in deps)]
-    assert not uncovered, f"add to pretrain_source deps in dvc.yaml: {uncovered}"
+    assert not uncovered, f"add to {name} deps in dvc.yaml: {uncovered}"
+
+
+def test_plot_depends_on_every_transfer_setting() -> None:
+    settings = OmegaConf.load(ROOT / "params.yaml").transfer.keys()
+    deps = STAGES["plot"]["deps"]
+    assert sorted(d for d in deps if d.startswith("reports/metrics/")) == sorted(
+        f"reports/metrics/transfer_{s}.json" for s in settings
+    )

@@ -2,6 +2,7 @@
 
 Defaults follow the authors' code (guoyijie/MCAT, guoyijie/Cycle_Dynamics) where the paper is silent.
 List fields are not range-checked by `pipeline.schema.range_errors`; the modules reject bad sizes.
+How long each fit runs (epochs x updates) is a budget of the profile (pipeline.config.Budget).
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ class TranslatorConfig:
     layers: int = bounded(2, ge=1)  # hidden layers after the concatenation
     loss: TranslatorLoss = TranslatorLoss.nll  # training objective; see TranslatorLoss
     lr: List[float] = field(default_factory=lambda: [3e-4, 5e-5, 1e-5])  # Adam lr per phase; equal epoch shares
-    epochs: int = bounded(30, ge=1)  # training epochs per translator fit (Table 1)
-    updates_per_epoch: int = bounded(3000, ge=1)  # gradient steps per epoch (Table 1)
     batch_size: int = bounded(256, ge=1)  # source transitions per update
+
+
+@dataclass
+class CycleTranslatorConfig:
+    """The Table 1 baseline of Zhang et al. 2020c. "Their code": sjtuzq/Cycle_Dynamics
+    cross_physics/cycle_transfer/forwardexp.py and the MCAT authors' fork guoyijie/Cycle_Dynamics
+    cross_physics/td3_transfer_context/cycle_transfer.py, which share the loss weights and the D."""
+
+    adversarial_weight: float = bounded(1.0, ge=0)  # LSGAN generator loss on H's actions; their code: 1
+    domain_cycle_weight: float = bounded(1.0, ge=0)  # L1 back-translation, per direction; their code: 1 (one direction)
+    dynamics_cycle_weight: float = bounded(20.0, ge=0)  # L1, F's mean vs the source Δs; their code: 20 (on raw states)
+    disc_hidden: int = bounded(256, ge=1)  # D's first hidden width; their D: 256-64 ReLU (second = disc_hidden // 4)
+    lr: float = bounded(3e-4, gt=0, lt=1)  # Adam lr of (H, H_inv) and of D; the fork and MCAT cycle_transfer_action.py
+    batch_size: int = bounded(256, ge=1)  # MCAT cycle_transfer_action.py (as TranslatorConfig); sjtuzq 32, fork 1024

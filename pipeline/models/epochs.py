@@ -1,0 +1,48 @@
+"""The epoch loop every fit of F, C and H shares: a schedule, a progress bar, mean losses per epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import torch
+from tqdm.auto import tqdm
+
+EpochLog = Callable[[int, dict[str, float]], None]  # (epoch, mean loss by name)
+
+
+class Schedule(NamedTuple):
+    epochs: int
+    updates_per_epoch: int
+
+
+def phase_lr(rates: Sequence[float], epoch: int, epochs: int) -> float:
+    """The learning rate of `epoch` when `rates` split the epochs into equal consecutive phases."""
+    return rates[min(epoch * len(rates) // epochs, len(rates) - 1)]
+
+
+def run_epochs(
+    schedule: Schedule,
+    update: Callable[[int], dict[str, torch.Tensor]],
+    *,
+    name: str,
+    progress: bool = False,
+    on_epoch: EpochLog | None = None,
+) -> list[dict[str, float]]:
+    """Call `update(epoch)` updates_per_epoch times per epoch; return (and pass to `on_epoch`) the mean of
+    each loss it returns, per epoch."""
+    if schedule.epochs < 1 or schedule.updates_per_epoch < 1:
+        raise ValueError(f"epochs and updates_per_epoch must be >= 1, got {tuple(schedule)}")
+    history = []
+    bar = tqdm(range(schedule.epochs), desc=name, disable=not progress, unit="epoch", dynamic_ncols=True)
+    for epoch in bar:
+        sums: dict[str, float] = {}
+        for _ in range(schedule.updates_per_epoch):
+            for key, value in update(epoch).items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+        means = {key: total / schedule.updates_per_epoch for key, total in sums.items()}
+        history.append(means)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()})
+        if on_epoch is not None:
+            on_epoch(epoch, means)
+    return history

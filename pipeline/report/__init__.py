@@ -1,0 +1,1 @@
+"""Tables and figures of the reports, drawn from the stages' small JSON summaries."""

@@ -1,0 +1,60 @@
+"""Markdown tables of the reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pipeline.report.paper import TABLE1
+
+
+def _pm(mean: float, stderr: float) -> str:
+    return f"{mean:.1f} ± {stderr:.1f}"
+
+
+def budget_line(metrics: Mapping[str, Any]) -> str:
+    """The budget a transfer summary was computed with, in words."""
+    return (
+        f"profile `{metrics['profile']}`: good policies {metrics['policy_pretrain_steps']} TD3 steps per task, "
+        f"{metrics['dataset_transitions_per_task']} transitions per task, every fit {metrics['translator_fit']}, "
+        f"{metrics['seeds']} seed(s) x {metrics['eval_episodes_per_seed']} episodes"
+    )
+
+
+def table1_markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """Table 1 from `evaluate_transfer` summaries (setting -> metrics JSON), the paper's values beside ours."""
+    lines = [
+        "# Table 1: policy transfer with a fixed dataset",
+        "",
+        "Dense episode return on the target task, mean ± standard error over seeds (each seed: its own",
+        "F and translators, evaluated over its episodes). Paper: mean (± s.e.) over 3 runs, 100 episodes.",
+        "",
+        "| Setting | source -> target | Source policy | Transferred (Zhang et al.) | Transferred (ours) "
+        "| ours / source | Paper: source / Zhang et al. / ours | Budget |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for setting, metrics in results.items():
+        t = metrics["table1"]
+        paper = TABLE1.get(setting)
+        reference = (
+            f"{paper.source_policy:.1f} / {_pm(*paper.zhang_et_al)} / {_pm(*paper.ours)}" if paper else "(not in paper)"
+        )
+        source, target = metrics["pair"]
+        cells = [
+            paper.label if paper else setting,
+            f"{source} -> {target}",
+            _pm(t["source_policy"]["mean"], t["source_policy"]["stderr"]),
+            _pm(t["zhang_et_al"]["mean"], t["zhang_et_al"]["stderr"]),
+            _pm(t["ours"]["mean"], t["ours"]["stderr"]),
+            f"{t['ours_over_source']:.2f}",
+            reference,
+            budget_line(metrics),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Paper ratio ours / source: HalfCheetah 2937.2 / 2355.0 = 1.25; Ant 208.1 / 55.8 = 3.73.",
+        "Our numbers come from the budget stated per row; below the paper budget they are not the paper's.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Transfer stages at the smoke budget: deterministic outputs, and bad inputs refused by name before any output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from stages import collect, evaluate_transfer, pretrain_tasks, train_translator
+
+SETTING = "halfcheetah-armature"
+
+
+def run(stage, params: Path, root: Path, *extra: str) -> None:
+    stage.main([SETTING, "--params", str(params), "--root", str(root), *extra])
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def smoke_branch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(params, root) after pretrain_tasks, collect and train_translator at the smoke budget."""
+    root = tmp_path_factory.mktemp("branch")
+    raw = OmegaConf.load(Path(__file__).resolve().parents[1] / "params.yaml")
+    raw.profile = "smoke"
+    params = root / "params.yaml"
+    OmegaConf.save(raw, params)
+    run(pretrain_tasks, params, root, "--no-progress")
+    run(collect, params, root, "--no-progress")
+    run(train_translator, params, root, "--no-progress")
+    return params, root
+
+
+def test_same_seed_gives_byte_identical_dataset_and_translator_checkpoint(
+    smoke_branch: tuple[Path, Path], tmp_path: Path
+) -> None:
+    params, first = smoke_branch
+    shutil.copytree(first / "data/pretrain_tasks", tmp_path / "data/pretrain_tasks")
+    run(collect, params, tmp_path, "--no-progress")
+    run(train_translator, params, tmp_path, "--no-progress")
+    dataset = Path("data/datasets") / SETTING
+    for name in ("transitions.parquet", "meta/episodes.parquet", "meta/info.json"):
+        assert digest(first / dataset / name) == digest(tmp_path / dataset / name), name
+    ckpt = Path("data/translators") / SETTING / "seed0.pt"
+    a, b = (torch.load(root / ckpt, weights_only=True) for root in (first, tmp_path))
+    for model in ("pair_forward", "pair_translator", "cycle_baseline", "encoder", "context_forward", "translator"):
+        assert all(torch.equal(a[model][k], b[model][k]) for k in a[model]), model
+    assert torch.equal(a["features"], b["features"])
+    losses = Path("reports/transfer") / SETTING / "losses.csv"
+    assert (first / losses).read_text() == (tmp_path / losses).read_text()
+
+
+def test_evaluation_writes_table1_and_fig5_results(smoke_branch: tuple[Path, Path]) -> None:
+    params, root = smoke_branch
+    evaluate_transfer.main([SETTING, "--params", str(params), "--root", str(root)])
+    metrics = json.loads((root / "reports/metrics" / f"transfer_{SETTING}.json").read_text())
+    assert metrics["profile"] == "smoke" and metrics["pair"] == [0.1, 0.5]
+    assert set(metrics["table1"]) == {"source_policy", "ours", "zhang_et_al", "ours_over_source"}
+    n = len(metrics["fig5"]["tasks"])
+    assert len(metrics["fig5"]["improvement_pct"]) == n and len(metrics["fig5"]["improvement_pct"][0]) == n
+    rows = (root / "reports/transfer" / SETTING / "returns.csv").read_text().splitlines()
+    assert rows[0] == "experiment,seed,source_task,target_task,policy,mean_return"
+    assert len(rows) - 1 == 3 * 1 + 2 * 1 * n * n  # smoke: 1 seed; Table 1 three policies, Fig. 5 two per pair
+
+
+def test_bad_transfer_params_stop_before_any_output(
+    smoke_params: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    raw = OmegaConf.load(smoke_params)
+    raw.transfer[SETTING].pair = [0.1, 0.9]
+    OmegaConf.save(raw, smoke_params)
+    with pytest.raises(SystemExit) as info:
+        run(pretrain_tasks, smoke_params, tmp_path / "out", "--no-progress")
+    assert info.value.code == 2
+    assert f"transfer.{SETTING}.pair" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_setting_without_transfer_experiment_is_refused(smoke_params: Path, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        collect.main(["hopper-size", "--params", str(smoke_params), "--root", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert "'transfer'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_translator_training_refuses_a_dataset_of_another_setting(
+    smoke_branch: tuple[Path, Path], tmp_path: Path
+) -> None:
+    params, root = smoke_branch
+    dataset = tmp_path / "data/datasets" / SETTING
+    shutil.copytree(root / "data/datasets" / SETTING, dataset)
+    info_file = dataset / "meta/info.json"
+    info = json.loads(info_file.read_text())
+    info["setting"] = "halfcheetah-mass"
+    info_file.write_text(json.dumps(info))
+    with pytest.raises(SystemExit, match="field 'setting'"):
+        run(train_translator, params, tmp_path, "--no-progress")
+    assert not (tmp_path / "data/translators").exists()
