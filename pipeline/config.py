@@ -42,6 +42,7 @@ class Budget:
     pretrain_start_steps: int = bounded(MISSING, ge=0)  # uniform-random steps before learning
     eval_every: int = bounded(MISSING, ge=1)  # env steps between evaluations
     eval_episodes: int = bounded(MISSING, ge=1)  # episodes per evaluation
+    checkpoint_every: int = bounded(MISSING, ge=0)  # env steps between resume states of a training run; 0 = none
     transfer_pretrain_steps: int = bounded(MISSING, ge=1)  # env steps of each transfer task's good policy
     collect_steps: int = bounded(MISSING, ge=1)  # dataset transitions per task (paper: 1e5)
     transfer_epochs: int = bounded(MISSING, ge=1)  # epochs of every F, C and H fit (paper: 30)

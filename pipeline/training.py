@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import gymnasium
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from pipeline.agents.td3 import TD3
 from pipeline.data.replay import ReplayBuffer
 from pipeline.evaluation import evaluate_policies
+from pipeline.resume import LoopState, load_resume_state, save_resume_state
+
+
+class NonFiniteError(RuntimeError):
+    """A loss, parameter or observation became NaN or infinite; the message names it, the step and the
+    last good resume state (which is kept)."""
 
 
 class EvalPoint(NamedTuple):
@@ -34,7 +42,10 @@ def train_td3(
     eval_episodes: int,
     seed: int,
     progress: bool = True,
-    on_eval: Callable[[list[EvalPoint]], None] | None = None,
+    on_eval: Callable[[list[list[EvalPoint]]], None] | None = None,
+    resume_dir: Path | None = None,
+    checkpoint_every: int = 0,
+    fingerprint: str = "",
 ) -> list[list[EvalPoint]]:
     """Train the K seeds of `agent` for `steps` env steps each; return one eval curve per seed.
 
@@ -43,7 +54,13 @@ def train_td3(
     The first `start_steps` actions are uniform random; after that each seed acts with
     Gaussian noise (`expl_noise` x max action) and every env step is one update of every
     seed. Evaluation at step 0, every `eval_every` steps and at the end; `on_eval` receives
-    the K new points.
+    the K curves so far.
+
+    With `resume_dir`, the complete run state is saved there every `checkpoint_every` steps
+    (see pipeline.resume), and a state found there with the same `fingerprint` is continued
+    from: the result is bitwise the uninterrupted run's. Deleting the folder once the run's
+    outputs are safe is the caller's job. A non-finite observation, loss or (at checkpoints)
+    parameter raises NonFiniteError before anything more is saved.
     """
     k = agent.n_seeds
     if len(envs) != k or len(eval_envs) != k:
@@ -61,16 +78,28 @@ def train_td3(
 
     def evaluate(step: int) -> None:
         stats = evaluate_policies(agent.select_action, eval_envs, eval_episodes, [s + EVAL_SEED_OFFSET for s in seeds])
-        points = [EvalPoint(step, st.mean, st.stderr) for st in stats]
-        for curve, point in zip(curves, points, strict=True):
-            curve.append(point)
+        for curve, st in zip(curves, stats, strict=True):
+            curve.append(EvalPoint(step, st.mean, st.stderr))
         if on_eval is not None:
-            on_eval(points)
+            on_eval(curves)
 
-    evaluate(0)
-    obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=True)])
-    bar = tqdm(total=steps, disable=not progress, unit="step", dynamic_ncols=True, mininterval=1.0)
-    for step in range(1, steps + 1):
+    def fail(quantity: str, step: int) -> NonFiniteError:
+        kept = f"last good resume state: {resume_dir} (kept)" if resume_dir else "no resume state (checkpointing off)"
+        return NonFiniteError(f"non-finite {quantity} at env step {step}; {kept}")
+
+    state = None
+    if resume_dir is not None:
+        state = load_resume_state(resume_dir, fingerprint=fingerprint, agent=agent, buffer=buffer, rngs=rngs, envs=envs)
+    if state is None:
+        evaluate(0)
+        obs, first = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=True)]), 1
+    else:
+        obs, first = state.obs, state.step + 1
+        curves[:] = [[EvalPoint(int(s), m, e) for s, m, e in curve] for curve in state.curves]
+        if on_eval is not None:
+            on_eval(curves)
+    bar = tqdm(total=steps, initial=first - 1, disable=not progress, unit="step", dynamic_ncols=True, mininterval=1.0)
+    for step in range(first, steps + 1):
         if step <= start_steps:
             actions = np.stack([env.action_space.sample() for env in envs])
         else:
@@ -81,13 +110,26 @@ def train_td3(
         for i, env in enumerate(envs):
             next_obs[i], rewards[i], terminated[i], truncated, _ = env.step(actions[i])
             following[i] = env.reset()[0] if terminated[i] or truncated else next_obs[i]
+        if not (np.isfinite(next_obs).all() and np.isfinite(rewards).all()):
+            raise fail("observation or reward", step)
         buffer.add(obs, actions, rewards, next_obs, terminated)
         obs = following
         if step > start_steps:
             agent.train(buffer.sample(agent.config.batch_size))
+            for name, loss in agent.last_losses.items():
+                if not torch.isfinite(loss).all():
+                    raise fail(f"{name} loss", step)
         if step % eval_every == 0 or step == steps:
             evaluate(step)
             bar.set_postfix(ret=" ".join(f"{c[-1].mean_return:.0f}" for c in curves))
+        if resume_dir is not None and checkpoint_every > 0 and step % checkpoint_every == 0 and step < steps:
+            for name, param in agent.named_parameters():
+                if not torch.isfinite(param).all():
+                    raise fail(f"parameter {name}", step)
+            loop = LoopState(step, obs, [[list(p) for p in curve] for curve in curves])
+            save_resume_state(
+                resume_dir, fingerprint=fingerprint, agent=agent, buffer=buffer, rngs=rngs, envs=envs, loop=loop
+            )
         bar.update(1)
     bar.close()
     return curves

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from pipeline.atomic import write_text
 from pipeline.config import Params, ParamsError, load_params
@@ -35,6 +38,17 @@ def check_setting_or_exit(params: Params, setting: str) -> None:
             f"error: setting {setting!r} is not in params 'tasks'; allowed: {', '.join(params.tasks)}", file=sys.stderr
         )
         raise SystemExit(2)
+
+
+def resume_folder(root: Path, stage: str, setting: str) -> Path:
+    """Where a stage keeps the resume state of one run; removed once the run's outputs are written."""
+    return root / ".resume" / stage / setting
+
+
+def run_fingerprint(params: Params, *parts: str) -> str:
+    """Identifies a run's configuration: a resume state of another configuration is not continued."""
+    text = OmegaConf.to_yaml(OmegaConf.structured(params)) + "\n".join(parts)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

@@ -6,14 +6,12 @@ mean_return, stderr; rewritten after every evaluation) and metrics.json.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from pipeline.agents.td3 import TD3
 from pipeline.atomic import write_json
-from pipeline.envs import make_env
-from pipeline.training import EvalPoint, train_td3
+from pipeline.training import EvalPoint
 from stages.common import argument_parser, check_setting_or_exit, load_params_or_exit, write_csv
+from stages.pretraining import pretrain
 
 CURVE_HEADER = ("env_steps", "mean_return", "stderr")
 
@@ -31,38 +29,26 @@ def main(argv: list[str] | None = None) -> None:
     report_dir = root / "reports" / "pretrain" / args.setting
     budget, source = params.budget, params.tasks[args.setting].source
 
-    env, eval_env = (make_env(args.setting, source, max_episode_steps=budget.max_episode_steps) for _ in range(2))
-    agent = TD3(
-        env.observation_space.shape[0],
-        env.action_space.shape[0],
-        env.action_space.low,
-        env.action_space.high,
-        params.td3,
-        seed=params.seed,
-    )
     curve: list[EvalPoint] = []
 
-    def on_eval(points: list[EvalPoint]) -> None:
-        curve.append(points[0])
+    def on_eval(curves: list[list[EvalPoint]]) -> None:
+        curve[:] = curves[0]
         write_csv(report_dir / "curve.csv", CURVE_HEADER, curve)
 
     profile = params.profile.value
     print(f"pretrain_source {args.setting}: source task {source!r}, {budget.pretrain_steps} steps ({profile})")
-    started = time.perf_counter()
-    train_td3(
-        agent,
-        [env],
-        [eval_env],
+    _, wall = pretrain(
+        params,
+        root,
+        stage="pretrain_source",
+        setting=args.setting,
+        tasks=[source],
         steps=budget.pretrain_steps,
-        start_steps=budget.pretrain_start_steps,
-        eval_every=budget.eval_every,
-        eval_episodes=budget.eval_episodes,
-        seed=params.seed,
-        progress=not args.no_progress,
+        checkpoint=data_dir / "td3.pt",
+        meta={"setting": args.setting, "task": source},
         on_eval=on_eval,
+        progress=not args.no_progress,
     )
-    wall = time.perf_counter() - started
-    agent.save(data_dir / "td3.pt")
     final = curve[-1]
     write_json(
         report_dir / "metrics.json",

@@ -7,14 +7,13 @@ little more than one. Writes data/pretrain_tasks/<setting>/td3.pt and reports/pr
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from pipeline.agents.td3 import TD3
 from pipeline.atomic import write_json
-from pipeline.training import EvalPoint, train_td3
+from pipeline.training import EvalPoint
 from stages.common import argument_parser, load_params_or_exit, write_csv
-from stages.transfer_common import policies_path, task_envs, transfer_spec_or_exit
+from stages.pretraining import pretrain
+from stages.transfer_common import policies_path, transfer_spec_or_exit
 
 CURVE_HEADER = ("task_index", "task", "env_steps", "mean_return", "stderr")
 
@@ -30,40 +29,25 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(args.root)
     report_dir = root / "reports" / "pretrain_tasks" / args.setting
     budget = params.budget
-    envs, eval_envs = task_envs(params, args.setting, tasks), task_envs(params, args.setting, tasks)
-    space = envs[0].action_space
-    agent = TD3(
-        envs[0].observation_space.shape[0],
-        space.shape[0],
-        space.low,
-        space.high,
-        params.td3,
-        seed=params.seed,
-        n_seeds=len(tasks),
-    )
-    rows: list[tuple] = []
 
-    def on_eval(points: list[EvalPoint]) -> None:
-        rows.extend((k, tasks[k], *point) for k, point in enumerate(points))
-        write_csv(report_dir / "curve.csv", CURVE_HEADER, sorted(rows, key=lambda r: (r[0], r[2])))
+    def on_eval(curves: list[list[EvalPoint]]) -> None:
+        rows = [(k, tasks[k], *point) for k, curve in enumerate(curves) for point in curve]
+        write_csv(report_dir / "curve.csv", CURVE_HEADER, rows)
 
     steps = budget.transfer_pretrain_steps
     print(f"pretrain_tasks {args.setting}: tasks {tasks}, {steps} steps each ({params.profile.value})")
-    started = time.perf_counter()
-    curves = train_td3(
-        agent,
-        envs,
-        eval_envs,
+    curves, wall = pretrain(
+        params,
+        root,
+        stage="pretrain_tasks",
+        setting=args.setting,
+        tasks=list(tasks),
         steps=steps,
-        start_steps=min(budget.pretrain_start_steps, steps),
-        eval_every=budget.eval_every,
-        eval_episodes=budget.eval_episodes,
-        seed=params.seed,
-        progress=not args.no_progress,
+        checkpoint=policies_path(root, args.setting),
+        meta={"setting": args.setting, "tasks": list(tasks)},
         on_eval=on_eval,
+        progress=not args.no_progress,
     )
-    wall = time.perf_counter() - started
-    agent.save(policies_path(root, args.setting))
     finals = [curve[-1] for curve in curves]
     write_json(
         report_dir / "metrics.json",

@@ -50,5 +50,9 @@ def task_policies(params: Params, setting: str, env: gymnasium.Env, path: Path) 
         seed=params.seed,
         n_seeds=n_tasks,
     )
-    agent.load(path)
+    try:
+        agent.load(path, {"setting": setting, "tasks": list(params.transfer[setting].tasks)})
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     return agent

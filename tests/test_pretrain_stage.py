@@ -28,6 +28,8 @@ def test_outputs_and_same_seed_gives_identical_curve_and_checkpoint(smoke_params
     steps = [int(line.split(",")[0]) for line in curve_a.splitlines()[1:]]
     assert steps == [0, 300, 600]  # smoke budget: eval every 300 of 600 steps
 
+    files = [root / "data/pretrain" / SETTING / "td3.pt" for root in (first, second)]
+    assert files[0].read_bytes() == files[1].read_bytes()  # byte-identical checkpoints
     ckpt_a = torch.load(first / "data/pretrain" / SETTING / "td3.pt", weights_only=True)
     ckpt_b = torch.load(second / "data/pretrain" / SETTING / "td3.pt", weights_only=True)
     for key in ("actor", "critic"):

@@ -104,3 +104,18 @@ def test_translator_training_refuses_a_dataset_of_another_setting(
     with pytest.raises(SystemExit, match="field 'setting'"):
         run(train_translator, params, tmp_path, "--no-progress")
     assert not (tmp_path / "data/translators").exists()
+
+
+def test_collect_refuses_policies_of_another_setting(smoke_branch: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    params, root = smoke_branch
+    raw = OmegaConf.load(params)
+    raw.transfer["halfcheetah-mass"] = {"tasks": [0.1, 0.2, 0.3, 0.4, 0.5], "pair": [0.1, 0.5]}
+    other = tmp_path / "params.yaml"
+    OmegaConf.save(raw, other)
+    policies = tmp_path / "data/pretrain_tasks/halfcheetah-mass"
+    shutil.copytree(root / "data/pretrain_tasks" / SETTING, policies)  # same shapes, another setting
+    with pytest.raises(SystemExit):
+        collect.main(["halfcheetah-mass", "--params", str(other), "--root", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert "field 'meta.setting'" in err and SETTING in err
+    assert not (tmp_path / "data/datasets").exists()

@@ -11,6 +11,8 @@ not terminal: the buffer's `not_done` is 0 only for real terminations.
 from __future__ import annotations
 
 import copy
+import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import torch
 
 from pipeline.agents.nets import EnsembleActor, EnsembleTwinCritic
 from pipeline.agents.td3_config import Precision, TD3Config
-from pipeline.atomic import atomic_path
+from pipeline.atomic import write_bytes
 from pipeline.data.replay import Batch
 
 CHECKPOINT_VERSION = 2
@@ -148,6 +150,12 @@ class TD3:
                 for net, target in ((self.critic, self.critic_target), (self.actor, self.actor_target)):
                     torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.config.tau)
 
+    def named_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """Weights of actor, critics and their targets, named like 'critic_target.mlp.weight'."""
+        for net in ("actor", "critic", "actor_target", "critic_target"):
+            for name, param in getattr(self, net).named_parameters():
+                yield f"{net}.{name}", param
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "version": CHECKPOINT_VERSION,
@@ -175,10 +183,21 @@ class TD3:
             g.set_state(s)
         self.total_it = int(state["total_it"])
 
-    def save(self, path: str | Path) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(self.state_dict(), tmp)
+    def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
+        """Write a checkpoint; `meta` (plain values: the setting, the tasks) travels with it."""
+        buffer = io.BytesIO()  # torch names the archive after the file: a temp name would change the bytes
+        torch.save({**self.state_dict(), "meta": meta or {}}, buffer)
+        write_bytes(path, buffer.getvalue())
 
-    def load(self, path: str | Path) -> None:
-        """Load a checkpoint written by `save`; executes no code (weights_only)."""
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+    def load(self, path: str | Path, expected_meta: dict[str, Any] | None = None) -> None:
+        """Load a checkpoint written by `save`; executes no code (weights_only). Each key of
+        `expected_meta` must equal the checkpoint's, else ValueError names the file and the field."""
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        for key, expected in (expected_meta or {}).items():
+            found = state.get("meta", {}).get(key)
+            if found != expected:
+                raise ValueError(f"{path}: field 'meta.{key}': expected {expected!r}, found {found!r}")
+        try:
+            self.load_state_dict(state)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None

@@ -22,6 +22,9 @@ class Batch(NamedTuple):
     next_context: torch.Tensor | None = None
 
 
+_STORED = ("obs", "action", "reward", "next_obs", "not_done")
+
+
 class ReplayBuffer:
     """FIFO ring buffers of K seeds; seed k samples with a generator seeded `seed + k`."""
 
@@ -63,6 +66,29 @@ class ReplayBuffer:
         self.not_done[:, i] = 1.0 - self._rows(terminated)
         self._next = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The filled rows, the write position and the sampling generators' states, as numpy arrays."""
+        rows = slice(0, self.size)
+        arrays = {name: getattr(self, name)[:, rows].cpu().numpy() for name in _STORED}
+        arrays["position"] = np.array([self._next, self.size, self.capacity], dtype=np.int64)
+        arrays["generators"] = np.stack([g.get_state().numpy() for g in self.generators])
+        return arrays
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore `state_arrays` into a buffer of the same capacity, seeds and widths."""
+        position, size, capacity = (int(x) for x in arrays["position"])
+        if capacity != self.capacity or len(arrays["generators"]) != self.n_seeds:
+            found = f"capacity {capacity}, {len(arrays['generators'])} seeds"
+            raise ValueError(f"replay state has {found}; this buffer capacity {self.capacity}, {self.n_seeds} seeds")
+        for name in _STORED:
+            stored = getattr(self, name)
+            if tuple(arrays[name].shape) != (self.n_seeds, size, *stored.shape[2:]):
+                raise ValueError(f"replay state '{name}' has shape {list(arrays[name].shape)}")
+            stored[:, :size] = torch.from_numpy(arrays[name]).to(self.device)
+        self._next, self.size = position, size
+        for g, state in zip(self.generators, arrays["generators"], strict=True):
+            g.set_state(torch.from_numpy(state.copy()))
 
     def sample(self, batch_size: int) -> Batch:
         if self.size == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ def fig5_heatmap(path: str | Path, metrics: Mapping[str, Any], title: str) -> No
     ax.set_yticks(range(len(tasks)), tasks)
     ax.set_xlabel("target task")
     ax.set_ylabel("source task (its good policy)")
-    ax.set_title(f"{title}: transferred over source policy (%)\n{budget_line(metrics)}", fontsize=8)
+    budget = "\n".join(textwrap.wrap(budget_line(metrics), 70))
+    ax.set_title(f"{title}: transferred over source policy (%)\n{budget}", fontsize=8)
     fig.colorbar(image, ax=ax, label="improvement (%)")
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -10,12 +10,13 @@ the setting and tasks they were trained for; loading checks both.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
-from pipeline.atomic import atomic_path
+from pipeline.atomic import write_bytes
 from pipeline.models.config import ContextConfig, CycleTranslatorConfig, ForwardModelConfig, TranslatorConfig
 from pipeline.models.context import ContextEncoder
 from pipeline.models.cycle_baseline import CycleTranslator
@@ -90,8 +91,9 @@ def save_models(path: str | Path, models: TransferModels, features: torch.Tensor
         "features": features,
         **{name: module.state_dict() for name, module in models._asdict().items()},
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    buffer = io.BytesIO()  # torch names the archive after the file: a temp name would change the bytes
+    torch.save(state, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_models(path: str | Path, models: TransferModels, *, setting: str, tasks: list) -> tuple[torch.Tensor, dict]:

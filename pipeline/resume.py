@@ -1,0 +1,125 @@
+"""Resume state of a TD3 training run: everything needed to continue it bitwise after a kill.
+
+A resume folder holds `agent.pt` (weights, target nets, optimizers, generators, update count:
+tensors only, loaded with `weights_only=True`), `replay.npz` (the replay buffer's filled rows,
+write position and sampling generators), `loop.npz` (current observations, each env's physics)
+and `loop.json` (step, evaluation curves so far, numpy generator states, the envs' other state,
+and a fingerprint of the run's configuration). Nothing is pickled. The folder is written beside
+its final place and renamed onto it, so a kill leaves the previous complete state or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import gymnasium
+import numpy as np
+import torch
+
+from pipeline.agents.td3 import TD3
+from pipeline.data.replay import ReplayBuffer
+from pipeline.envs.state import get_env_state, set_env_state
+
+RESUME_VERSION = 1
+
+
+class LoopState(NamedTuple):
+    step: int  # env steps done (per env)
+    obs: np.ndarray  # [K, obs_dim] the observations the next step acts on
+    curves: list[list[list[float]]]  # per seed, the evaluation points so far (env_steps, mean, stderr)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def save_resume_state(
+    folder: Path,
+    *,
+    fingerprint: str,
+    agent: TD3,
+    buffer: ReplayBuffer,
+    rngs: Sequence[np.random.Generator],
+    envs: Sequence[gymnasium.Env],
+    loop: LoopState,
+) -> None:
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.{secrets.token_hex(4)}.tmp"
+    tmp.mkdir()
+    try:
+        torch.save(agent.state_dict(), tmp / "agent.pt")
+        np.savez(tmp / "replay.npz", **buffer.state_arrays())
+        env_states = [get_env_state(env) for env in envs]
+        np.savez(
+            tmp / "loop.npz",
+            obs=loop.obs,
+            physics=np.stack([s.pop("physics") for s in env_states]),
+            body_positions=np.stack([s.pop("body_positions") for s in env_states]),
+        )
+        meta = {
+            "version": RESUME_VERSION,
+            "fingerprint": fingerprint,
+            "step": loop.step,
+            "curves": loop.curves,
+            "rngs": [rng.bit_generator.state for rng in rngs],
+            "envs": env_states,
+        }
+        (tmp / "loop.json").write_text(json.dumps(meta))
+        for name in ("agent.pt", "replay.npz", "loop.npz", "loop.json"):
+            _fsync_file(tmp / name)
+        _fsync_dir(tmp)
+        old = tmp.with_suffix(".old")
+        if folder.exists():
+            os.rename(folder, old)
+        os.rename(tmp, folder)
+        _fsync_dir(folder.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_resume_state(
+    folder: Path,
+    *,
+    fingerprint: str,
+    agent: TD3,
+    buffer: ReplayBuffer,
+    rngs: Sequence[np.random.Generator],
+    envs: Sequence[gymnasium.Env],
+) -> LoopState | None:
+    """Restore a state saved by `save_resume_state` into freshly built objects and return the loop's part;
+    None when there is no complete state or it belongs to another configuration (then nothing is changed)."""
+    folder = Path(folder)
+    if not (folder / "loop.json").is_file():
+        return None
+    meta: dict[str, Any] = json.loads((folder / "loop.json").read_text())
+    if meta.get("version") != RESUME_VERSION or meta.get("fingerprint") != fingerprint:
+        return None
+    if len(meta["rngs"]) != len(rngs) or len(meta["envs"]) != len(envs):
+        raise ValueError(f"{folder}: resume state has {len(meta['envs'])} envs, this run {len(envs)}")
+    agent.load(folder / "agent.pt")
+    with np.load(folder / "replay.npz") as replay:
+        buffer.load_state_arrays(dict(replay))
+    with np.load(folder / "loop.npz") as arrays:
+        obs, physics, body_positions = arrays["obs"], arrays["physics"], arrays["body_positions"]
+    for rng, state in zip(rngs, meta["rngs"], strict=True):
+        rng.bit_generator.state = state
+    for env, state, phys, bodies in zip(envs, meta["envs"], physics, body_positions, strict=True):
+        set_env_state(env, {**state, "physics": phys, "body_positions": bodies})
+    return LoopState(int(meta["step"]), obs, meta["curves"])

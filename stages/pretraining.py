@@ -1,0 +1,67 @@
+"""What pretrain_source and pretrain_tasks share: TD3 on one or more tasks, resumable, guarded."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline.agents.td3 import TD3
+from pipeline.config import Params
+from pipeline.envs import make_env
+from pipeline.training import EvalPoint, NonFiniteError, train_td3
+from stages.common import resume_folder, run_fingerprint
+
+
+def pretrain(
+    params: Params,
+    root: Path,
+    *,
+    stage: str,
+    setting: str,
+    tasks: list[Any],
+    steps: int,
+    checkpoint: Path,
+    meta: dict[str, Any],
+    on_eval: Callable[[list[list[EvalPoint]]], None],
+    progress: bool,
+) -> tuple[list[list[EvalPoint]], float]:
+    """Train member k of one TD3 on tasks[k] (seed + k) for `steps` env steps and save it to `checkpoint`.
+
+    Resumes from the stage's resume folder when a state of the same configuration is there, and
+    removes the folder once the checkpoint is written. A non-finite quantity stops the stage
+    (exit 3) with the step and the resume state kept. Returns the curves and the wall time."""
+    budget = params.budget
+    envs, eval_envs = (
+        [make_env(setting, task, max_episode_steps=budget.max_episode_steps) for task in tasks] for _ in range(2)
+    )
+    space = envs[0].action_space
+    obs_dim, action_dim = envs[0].observation_space.shape[0], space.shape[0]
+    agent = TD3(obs_dim, action_dim, space.low, space.high, params.td3, seed=params.seed, n_seeds=len(tasks))
+    resume = resume_folder(root, stage, setting)
+    started = time.perf_counter()
+    try:
+        curves = train_td3(
+            agent,
+            envs,
+            eval_envs,
+            steps=steps,
+            start_steps=min(budget.pretrain_start_steps, steps),
+            eval_every=budget.eval_every,
+            eval_episodes=budget.eval_episodes,
+            seed=params.seed,
+            progress=progress,
+            on_eval=on_eval,
+            resume_dir=resume,
+            checkpoint_every=budget.checkpoint_every,
+            fingerprint=run_fingerprint(params, stage, setting),
+        )
+    except NonFiniteError as err:
+        print(f"error: {stage} {setting}: {err}", file=sys.stderr)
+        raise SystemExit(3) from None
+    agent.save(checkpoint, meta)
+    shutil.rmtree(resume, ignore_errors=True)
+    return curves, time.perf_counter() - started

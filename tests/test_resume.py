@@ -1,0 +1,147 @@
+"""Interrupted training resumes bitwise; a non-finite loss stops the run and keeps the last good state."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from pipeline.agents.td3 import TD3
+from pipeline.agents.td3_config import TD3Config
+from pipeline.envs import make_env
+from pipeline.training import NonFiniteError, train_td3
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+ROOT = Path(__file__).resolve().parents[1]
+SETTING = "hopper-size"  # terminates at random times: the envs are mid-episode at every checkpoint
+
+
+def make_run(config: TD3Config | None = None) -> tuple[TD3, list, list]:
+    envs = [make_env(SETTING, task, max_episode_steps=60) for task in (0.04, 0.06)]
+    eval_envs = [make_env(SETTING, task, max_episode_steps=60) for task in (0.04, 0.06)]
+    space = envs[0].action_space
+    agent = TD3(11, 3, space.low, space.high, config or TD3Config(hidden=32), seed=5, n_seeds=2)
+    return agent, envs, eval_envs
+
+
+def train(agent: TD3, envs: list, eval_envs: list, resume: Path | None, steps: int = 300):
+    return train_td3(
+        agent,
+        envs,
+        eval_envs,
+        steps=steps,
+        start_steps=50,
+        eval_every=100,
+        eval_episodes=1,
+        seed=5,
+        progress=False,
+        resume_dir=resume,
+        checkpoint_every=70,
+        fingerprint="run",
+    )
+
+
+def weights(agent: TD3) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in agent.named_parameters()}
+
+
+def test_interrupted_run_resumes_bitwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    agent, envs, eval_envs = make_run()
+    expected_curves = train(agent, envs, eval_envs, None)
+    expected = weights(agent)
+
+    resume = tmp_path / "resume"
+    agent, envs, eval_envs = make_run()
+    real_train, calls = agent.train, []
+
+    def crash_after_190_updates(batch):
+        calls.append(1)
+        if len(calls) > 190:  # env step 240: after the checkpoints at 70, 140 and 210
+            raise KeyboardInterrupt
+        real_train(batch)
+
+    monkeypatch.setattr(agent, "train", crash_after_190_updates)
+    with pytest.raises(KeyboardInterrupt):
+        train(agent, envs, eval_envs, resume)
+    assert (resume / "loop.json").is_file()
+
+    agent, envs, eval_envs = make_run()  # a fresh process: nothing but the resume folder survives
+    curves = train(agent, envs, eval_envs, resume)
+    assert curves == expected_curves
+    resumed = weights(agent)
+    assert all(torch.equal(resumed[name], expected[name]) for name in expected)
+
+
+def test_state_of_another_configuration_is_not_resumed(tmp_path: Path) -> None:
+    agent, envs, eval_envs = make_run()
+    train(agent, envs, eval_envs, tmp_path / "resume", steps=150)  # leaves states at 70 and 140
+    fresh, envs, eval_envs = make_run()
+    before = weights(fresh)
+    curves = train_td3(
+        fresh, envs, eval_envs, steps=10, start_steps=50, eval_every=100, eval_episodes=1, seed=5,
+        progress=False, resume_dir=tmp_path / "resume", checkpoint_every=70, fingerprint="other",
+    )  # fmt: skip
+    assert [p.env_steps for p in curves[0]] == [0, 10]  # started over
+    assert all(torch.equal(before[name], p) for name, p in weights(fresh).items())  # random steps only
+
+
+def test_nan_loss_stops_the_run_naming_it_and_keeps_the_last_state(tmp_path: Path, monkeypatch) -> None:
+    agent, envs, eval_envs = make_run()
+    real_loss = agent._critic_loss_fn
+
+    def nan_from_update_120(*args):
+        loss = real_loss(*args)
+        return loss * float("nan") if agent.total_it >= 120 else loss
+
+    monkeypatch.setattr(agent, "_critic_loss_fn", nan_from_update_120)
+    resume = tmp_path / "resume"
+    with pytest.raises(
+        NonFiniteError, match=r"non-finite critic loss at env step 170; last good resume state: .*resume"
+    ):
+        train(agent, envs, eval_envs, resume)
+    state = OmegaConf.load(resume / "loop.json")
+    assert state.step == 140  # the last checkpoint before the NaN, untouched
+    assert all(np.isfinite(v).all() for v in np.load(resume / "replay.npz").values())
+
+
+def _run_stage(params: Path, root: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "stages.pretrain_source", SETTING, "--params", str(params), "--root", str(root)]
+    return subprocess.Popen([*cmd, "--no-progress"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+
+
+def test_sigkilled_stage_resumes_to_the_uninterrupted_result(smoke_params: Path, tmp_path: Path) -> None:
+    raw = OmegaConf.load(smoke_params)
+    raw.budgets.smoke.pretrain_steps, raw.budgets.smoke.checkpoint_every = 1500, 300
+    OmegaConf.save(raw, smoke_params)
+    plain, killed = tmp_path / "plain", tmp_path / "killed"
+    assert _run_stage(smoke_params, plain).wait(timeout=300) == 0
+
+    process = _run_stage(smoke_params, killed)
+    resume = killed / ".resume/pretrain_source" / SETTING
+    deadline = time.monotonic() + 300
+    while not (resume / "loop.json").is_file():
+        assert process.poll() is None, "the stage ended before its first checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 1.5))
+    assert process.poll() is None, "the stage ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "data/pretrain" / SETTING / "td3.pt").exists()
+
+    assert _run_stage(smoke_params, killed).wait(timeout=300) == 0
+    for name in ("data/pretrain/hopper-size/td3.pt", "reports/pretrain/hopper-size/curve.csv"):
+        digests = [hashlib.sha256((root / name).read_bytes()).hexdigest() for root in (plain, killed)]
+        assert digests[0] == digests[1], name
+    assert not resume.exists(), "a finished stage removes its resume state"
