@@ -14,12 +14,10 @@ from tqdm.auto import tqdm
 from pipeline.agents.td3 import TD3
 from pipeline.data.replay import ReplayBuffer
 from pipeline.evaluation import evaluate_policies
+from pipeline.guards import NonFiniteError
 from pipeline.resume import LoopState, load_resume_state, save_resume_state
 
-
-class NonFiniteError(RuntimeError):
-    """A loss, parameter or observation became NaN or infinite; the message names it, the step and the
-    last good resume state (which is kept)."""
+__all__ = ["EVAL_SEED_OFFSET", "EvalPoint", "NonFiniteError", "train_td3"]
 
 
 class EvalPoint(NamedTuple):

@@ -5,18 +5,30 @@ baseline for Table 1's pair; C and the context-conditioned F on every task, the 
 and the multi-task translator for Fig. 5. Every fit runs the profile's transfer_epochs x
 transfer_updates_per_epoch. Writes data/translators/<setting>/seed<k>.pt and the losses per
 epoch to reports/transfer/<setting>/losses.csv (seed, model, epoch, loss, value).
+
+Resumable: after every fit, the models, the sampling generator and the loss rows are saved to
+.resume/train_translator/<setting>/state.pt; a rerun with the same params and dataset continues
+after the last completed fit and ends bitwise as an uninterrupted run (a kill loses at most one
+fit). The folder is removed once the checkpoints are written.
 """
 
 from __future__ import annotations
 
+import io
+import shutil
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from pipeline.atomic import write_bytes
 from pipeline.data.dataset import DatasetError, read_dataset
+from pipeline.guards import NonFiniteError
 from pipeline.models.cycle_baseline import train_cycle_translator
-from pipeline.transfer.checkpoint import build_models, save_models
+from pipeline.transfer.checkpoint import TransferModels, build_models, save_models
 from pipeline.transfer.fit import (
     Schedule,
     fit_context_and_forward,
@@ -25,10 +37,11 @@ from pipeline.transfer.fit import (
     task_features,
 )
 from pipeline.transfer.windows import Windows, task_data
-from stages.common import argument_parser, load_params_or_exit, write_csv
+from stages.common import argument_parser, load_params_or_exit, resume_folder, run_fingerprint, write_csv
 from stages.transfer_common import dataset_path, transfer_spec_or_exit, translators_path
 
 LOSS_HEADER = ("seed", "model", "epoch", "loss", "value")
+EpochLogger = Callable[[str], Callable[[int, dict[str, float]], None]]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,98 +62,142 @@ def main(argv: list[str] | None = None) -> None:
 
     budget = params.budget
     schedule = Schedule(budget.transfer_epochs, budget.transfer_updates_per_epoch)
-    source, target = (spec.tasks.index(t) for t in spec.pair)
     data = [task_data(transitions, k) for k in range(len(spec.tasks))]
+    source, target = (data[spec.tasks.index(t)] for t in spec.pair)
     windows = [Windows(d, params.context.history, params.forward_model.future_steps) for d in data]
-    low, high = torch.tensor(info.action_low), torch.tensor(info.action_high)
-    progress = not args.no_progress
-    rows: list[tuple] = []
+    losses_csv = root / "reports" / "transfer" / args.setting / "losses.csv"
+    resume = resume_folder(root, "train_translator", args.setting) / "state.pt"
+    state = load_state(resume, run_fingerprint(params, "train_translator", args.setting, str(info.to_json())))
+
+    def new_models() -> TransferModels:
+        low, high = torch.tensor(info.action_low), torch.tensor(info.action_high)
+        configs = (params.context, params.forward_model, params.translator, params.cycle_baseline)
+        return build_models(info.observation_shape[0], info.action_shape[0], low, high, *configs)
+
+    def seed_fits(models: TransferModels, generator: torch.Generator, log: EpochLogger) -> list[Callable[[], object]]:
+        """One seed's fits in order; a resumed run redoes the interrupted one (each starts a fresh optimizer)."""
+        context, forward, translator = params.context, params.forward_model, params.translator
+        kw = {"generator": generator, "progress": not args.no_progress}
+        pair_forward = models.pair_forward
+        return [
+            lambda: fit_forward_model(
+                pair_forward, target, forward, schedule, norm_data=[source], on_epoch=log("pair_forward"), **kw
+            ),
+            lambda: fit_translator(
+                models.pair_translator,
+                pair_forward,
+                [source],
+                translator,
+                schedule,
+                on_epoch=log("pair_translator"),
+                **kw,
+            ),
+            lambda: train_cycle_translator(
+                models.cycle_baseline,
+                pair_forward,
+                (source.states, source.actions, pair_forward.delta_norm(source.deltas)),
+                (target.states, target.actions),
+                params.cycle_baseline,
+                schedule,
+                on_epoch=log("cycle_baseline"),
+                **kw,
+            ),
+            lambda: fit_context_and_forward(
+                models.encoder,
+                models.context_forward,
+                windows,
+                context,
+                forward,
+                schedule,
+                on_epoch=log("context_forward"),
+                **kw,
+            ),
+            lambda: state["features"].copy_(
+                task_features(models.encoder, windows, context.feature_segments, generator)
+            ),
+            lambda: fit_translator(
+                models.translator,
+                models.context_forward,
+                data,
+                translator,
+                schedule,
+                features=state["features"],
+                on_epoch=log("translator"),
+                **kw,
+            ),
+        ]
+
+    progress = f"{len(state['completed'])} seed(s) and {state['done']} fit(s) done before" if state["rows"] else "new"
     fits = f"{schedule.epochs} x {schedule.updates_per_epoch} updates per fit"
-    print(f"train_translator {args.setting}: {budget.seeds} seed(s), {fits}")
+    print(f"train_translator {args.setting}: {budget.seeds} seed(s), {fits} ({progress})")
     for k in range(budget.seeds):
+        if k in state["completed"]:
+            continue
         seed = params.seed + k
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        models = build_models(
-            info.observation_shape[0],
-            info.action_shape[0],
-            low,
-            high,
-            params.context,
-            params.forward_model,
-            params.translator,
-            params.cycle_baseline,
-        )
+        models = new_models()
+        if state["done"]:  # this seed was interrupted after state["done"] fits
+            load_models_state(models, state["models"])
+            generator.set_state(state["generator"])
+        else:
+            state["features"] = torch.zeros(len(spec.tasks), params.context.z_dim)
 
-        def log(model: str, seed: int = seed):
+        def log(model: str, seed: int = seed) -> Callable[[int, dict[str, float]], None]:
             def on_epoch(epoch: int, losses: dict[str, float]) -> None:
-                rows.extend((seed, model, epoch, name, f"{value:.6g}") for name, value in losses.items())
-                write_csv(root / "reports" / "transfer" / args.setting / "losses.csv", LOSS_HEADER, rows)
+                state["rows"].extend((seed, model, epoch, name, f"{value:.6g}") for name, value in losses.items())
+                write_csv(losses_csv, LOSS_HEADER, state["rows"])
 
             return on_epoch
 
         started = time.perf_counter()
-        common = {"generator": generator, "progress": progress}
-        fit_forward_model(
-            models.pair_forward,
-            data[target],
-            params.forward_model,
-            schedule,
-            norm_data=[data[source]],
-            on_epoch=log("pair_forward"),
-            **common,
-        )
-        fit_translator(
-            models.pair_translator,
-            models.pair_forward,
-            [data[source]],
-            params.translator,
-            schedule,
-            on_epoch=log("pair_translator"),
-            **common,
-        )
-        src, tgt = data[source], data[target]
-        train_cycle_translator(
-            models.cycle_baseline,
-            models.pair_forward,
-            (src.states, src.actions, models.pair_forward.delta_norm(src.deltas)),
-            (tgt.states, tgt.actions),
-            params.cycle_baseline,
-            schedule,
-            on_epoch=log("cycle_baseline"),
-            **common,
-        )
-        fit_context_and_forward(
-            models.encoder,
-            models.context_forward,
-            windows,
-            params.context,
-            params.forward_model,
-            schedule,
-            on_epoch=log("context_forward"),
-            **common,
-        )
-        features = task_features(models.encoder, windows, params.context.feature_segments, generator)
-        fit_translator(
-            models.translator,
-            models.context_forward,
-            data,
-            params.translator,
-            schedule,
-            features=features,
-            on_epoch=log("translator"),
-            **common,
-        )
-        meta = {
-            "setting": args.setting,
-            "tasks": list(spec.tasks),
-            "pair": list(spec.pair),
-            "seed": seed,
-            "profile": params.profile.value,
-            "dataset_transitions": info.num_transitions,
-        }
-        save_models(translators_path(root, args.setting) / f"seed{k}.pt", models, features, meta)
+        steps = seed_fits(models, generator, log)
+        for i in range(state["done"], len(steps)):
+            try:
+                steps[i]()
+            except NonFiniteError as err:
+                print(f"error: train_translator {args.setting}: {err}; resume state kept: {resume}", file=sys.stderr)
+                raise SystemExit(3) from None
+            state.update(done=i + 1, models=models_state(models), generator=generator.get_state())
+            save_state(resume, state)
+        meta = {"setting": args.setting, "tasks": list(spec.tasks), "pair": list(spec.pair), "seed": seed}
+        meta |= {"profile": params.profile.value, "dataset_transitions": info.num_transitions}
+        state["completed"][k] = {"models": models_state(models), "features": state["features"], "meta": meta}
+        state.update(done=0, models={}, generator=torch.zeros(0, dtype=torch.uint8))
+        save_state(resume, state)
         print(f"train_translator {args.setting}: seed {seed} done ({time.perf_counter() - started:.0f} s)")
+
+    write_csv(losses_csv, LOSS_HEADER, state["rows"])
+    for k, done in state["completed"].items():
+        models = new_models()
+        load_models_state(models, done["models"])
+        save_models(translators_path(root, args.setting) / f"seed{k}.pt", models, done["features"], done["meta"])
+    shutil.rmtree(resume.parent, ignore_errors=True)
+
+
+def models_state(models: TransferModels) -> dict[str, dict[str, torch.Tensor]]:
+    return {name: {k: v.clone() for k, v in module.state_dict().items()} for name, module in models._asdict().items()}
+
+
+def load_models_state(models: TransferModels, states: dict[str, dict[str, torch.Tensor]]) -> None:
+    for name, module in models._asdict().items():
+        module.load_state_dict(states[name])
+
+
+def load_state(path: Path, fingerprint: str) -> dict[str, Any]:
+    """The resume state of this configuration, or a fresh one (a state of another configuration is ignored)."""
+    if path.is_file():
+        state = torch.load(path, weights_only=True)
+        if state.get("fingerprint") == fingerprint:
+            return state
+    empty = torch.zeros(0, dtype=torch.uint8)
+    return {"fingerprint": fingerprint, "rows": [], "completed": {}, "done": 0, "models": {}, "generator": empty}
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 if __name__ == "__main__":

@@ -119,3 +119,50 @@ def test_collect_refuses_policies_of_another_setting(smoke_branch: tuple[Path, P
     err = capsys.readouterr().err
     assert "field 'meta.setting'" in err and SETTING in err
     assert not (tmp_path / "data/datasets").exists()
+
+
+def test_interrupted_translator_training_resumes_to_the_same_checkpoint(
+    smoke_branch: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params, first = smoke_branch
+    shutil.copytree(first / "data/datasets", tmp_path / "data/datasets")
+    real = train_translator.train_cycle_translator
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the process died during the third fit
+
+    monkeypatch.setattr(train_translator, "train_cycle_translator", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(train_translator, params, tmp_path, "--no-progress")
+    state = torch.load(tmp_path / ".resume/train_translator" / SETTING / "state.pt", weights_only=True)
+    assert state["done"] == 2 and not (tmp_path / "data/translators").exists()
+
+    monkeypatch.setattr(train_translator, "train_cycle_translator", real)
+    run(train_translator, params, tmp_path, "--no-progress")
+    ckpt = Path("data/translators") / SETTING / "seed0.pt"
+    assert (tmp_path / ckpt).read_bytes() == (first / ckpt).read_bytes()
+    losses = Path("reports/transfer") / SETTING / "losses.csv"
+    assert (tmp_path / losses).read_text() == (first / losses).read_text()
+    assert not (tmp_path / ".resume/train_translator" / SETTING).exists()
+
+
+def test_nan_loss_in_a_fit_stops_translator_training(
+    smoke_branch: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    params, first = smoke_branch
+    shutil.copytree(first / "data/datasets", tmp_path / "data/datasets")
+    real = train_translator.fit_context_and_forward
+
+    def poisoned(encoder, model, *args, **kwargs):
+        with torch.no_grad():
+            model.mean_head.weight.fill_(float("nan"))
+        return real(encoder, model, *args, **kwargs)
+
+    monkeypatch.setattr(train_translator, "fit_context_and_forward", poisoned)
+    with pytest.raises(SystemExit) as info:
+        run(train_translator, params, tmp_path, "--no-progress")
+    assert info.value.code == 3
+    err = capsys.readouterr().err
+    assert "non-finite forward loss" in err and "context + forward" in err and "resume state kept" in err
+    state = torch.load(tmp_path / ".resume/train_translator" / SETTING / "state.pt", weights_only=True)
+    assert state["done"] == 3  # the three fits before the NaN are kept

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
 from tqdm.auto import tqdm
+
+from pipeline.guards import NonFiniteError
 
 EpochLog = Callable[[int, dict[str, float]], None]  # (epoch, mean loss by name)
 
@@ -30,7 +33,7 @@ def run_epochs(
     on_epoch: EpochLog | None = None,
 ) -> list[dict[str, float]]:
     """Call `update(epoch)` updates_per_epoch times per epoch; return (and pass to `on_epoch`) the mean of
-    each loss it returns, per epoch."""
+    each loss it returns, per epoch. A non-finite loss raises NonFiniteError naming it and the epoch."""
     if schedule.epochs < 1 or schedule.updates_per_epoch < 1:
         raise ValueError(f"epochs and updates_per_epoch must be >= 1, got {tuple(schedule)}")
     history = []
@@ -39,7 +42,10 @@ def run_epochs(
         sums: dict[str, float] = {}
         for _ in range(schedule.updates_per_epoch):
             for key, value in update(epoch).items():
-                sums[key] = sums.get(key, 0.0) + float(value)
+                value = float(value)
+                if not math.isfinite(value):
+                    raise NonFiniteError(f"non-finite {key} loss ({value}) in {name}, epoch {epoch}")
+                sums[key] = sums.get(key, 0.0) + value
         means = {key: total / schedule.updates_per_epoch for key, total in sums.items()}
         history.append(means)
         bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()})
