@@ -4,7 +4,9 @@ Per seed k (seed + k): the target task's F and our one-pair translator and the Z
 baseline for Table 1's pair; C and the context-conditioned F on every task, the task features
 and the multi-task translator for Fig. 5. Every fit runs the profile's transfer_epochs x
 transfer_updates_per_epoch. Writes data/translators/<setting>/seed<k>.pt and the losses per
-epoch to reports/transfer/<setting>/losses.csv (seed, model, epoch, loss, value).
+epoch to reports/transfer/<setting>/losses.csv (seed, model, epoch, loss, value); after every
+epoch of each translator, its transferred policy's return on Table 1's pair (eval_episodes
+episodes) to epoch_returns.csv (seed, model, epoch, mean_return, stderr).
 
 Resumable: after every fit, the models, the sampling generator and the loss rows are saved to
 .resume/train_translator/<setting>/state.pt; a rerun with the same params and dataset continues
@@ -22,12 +24,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from pipeline.atomic import write_bytes
 from pipeline.data.dataset import DatasetError, read_dataset
+from pipeline.evaluation import evaluate_policies
 from pipeline.guards import NonFiniteError
 from pipeline.models.cycle_baseline import train_cycle_translator
+from pipeline.models.epochs import EpochLog
 from pipeline.transfer.checkpoint import TransferModels, build_models, save_models
 from pipeline.transfer.fit import (
     Schedule,
@@ -36,12 +41,22 @@ from pipeline.transfer.fit import (
     fit_translator,
     task_features,
 )
+from pipeline.transfer.policy import Route, Translate, routed_policy
 from pipeline.transfer.windows import Windows, task_data
 from stages.common import argument_parser, load_params_or_exit, resume_folder, run_fingerprint, write_csv
-from stages.transfer_common import dataset_path, transfer_spec_or_exit, translators_path
+from stages.transfer_common import (
+    dataset_path,
+    policies_path,
+    task_envs,
+    task_policies,
+    transfer_spec_or_exit,
+    translators_path,
+)
 
 LOSS_HEADER = ("seed", "model", "epoch", "loss", "value")
-EpochLogger = Callable[[str], Callable[[int, dict[str, float]], None]]
+EVAL_HEADER = ("seed", "model", "epoch", "mean_return", "stderr")
+EPOCH_EVAL_SEED_OFFSET = 60_000  # per-epoch evaluation resets: apart from collection and evaluate_transfer's
+EpochLogger = Callable[..., EpochLog]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     source, target = (data[spec.tasks.index(t)] for t in spec.pair)
     windows = [Windows(d, params.context.history, params.forward_model.future_steps) for d in data]
     losses_csv = root / "reports" / "transfer" / args.setting / "losses.csv"
+    eval_csv = root / "reports" / "transfer" / args.setting / "epoch_returns.csv"
+    pair_index = [spec.tasks.index(t) for t in spec.pair]
+    target_env = task_envs(params, args.setting, [spec.pair[1]])[0]
     resume = resume_folder(root, "train_translator", args.setting) / "state.pt"
     state = load_state(resume, run_fingerprint(params, "train_translator", args.setting, str(info.to_json())))
 
@@ -89,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
                 [source],
                 translator,
                 schedule,
-                on_epoch=log("pair_translator"),
+                on_epoch=log("pair_translator", models.pair_translator),
                 **kw,
             ),
             lambda: train_cycle_translator(
@@ -99,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
                 (target.states, target.actions),
                 params.cycle_baseline,
                 schedule,
-                on_epoch=log("cycle_baseline"),
+                on_epoch=log("cycle_baseline", models.cycle_baseline),
                 **kw,
             ),
             lambda: fit_context_and_forward(
@@ -122,11 +140,12 @@ def main(argv: list[str] | None = None) -> None:
                 translator,
                 schedule,
                 features=state["features"],
-                on_epoch=log("translator"),
+                on_epoch=log("translator", lambda s, a: models.translator(s, a, *state["features"][pair_index])),
                 **kw,
             ),
         ]
 
+    agent = task_policies(params, args.setting, target_env, policies_path(root, args.setting))
     progress = f"{len(state['completed'])} seed(s) and {state['done']} fit(s) done before" if state["rows"] else "new"
     fits = f"{schedule.epochs} x {schedule.updates_per_epoch} updates per fit"
     print(f"train_translator {args.setting}: {budget.seeds} seed(s), {fits} ({progress})")
@@ -143,10 +162,18 @@ def main(argv: list[str] | None = None) -> None:
         else:
             state["features"] = torch.zeros(len(spec.tasks), params.context.z_dim)
 
-        def log(model: str, seed: int = seed) -> Callable[[int, dict[str, float]], None]:
+        def log(model: str, translate: Translate | None = None, seed: int = seed) -> EpochLog:
+            """Log the epoch's losses and, for a translator, its transferred policy's return on the pair."""
+
             def on_epoch(epoch: int, losses: dict[str, float]) -> None:
                 state["rows"].extend((seed, model, epoch, name, f"{value:.6g}") for name, value in losses.items())
                 write_csv(losses_csv, LOSS_HEADER, state["rows"])
+                if translate is not None:
+                    policy = routed_policy(agent, [pair_index[0]], [Route(np.zeros(1, int), translate)])
+                    reset = params.seed + EPOCH_EVAL_SEED_OFFSET
+                    stats = evaluate_policies(policy, [target_env], budget.eval_episodes, [reset])[0]
+                    state["eval_rows"].append((seed, model, epoch, f"{stats.mean:.6g}", f"{stats.stderr:.6g}"))
+                    write_csv(eval_csv, EVAL_HEADER, state["eval_rows"])
 
             return on_epoch
 
@@ -168,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"train_translator {args.setting}: seed {seed} done ({time.perf_counter() - started:.0f} s)")
 
     write_csv(losses_csv, LOSS_HEADER, state["rows"])
+    write_csv(eval_csv, EVAL_HEADER, state["eval_rows"])
     for k, done in state["completed"].items():
         models = new_models()
         load_models_state(models, done["models"])
@@ -191,7 +219,8 @@ def load_state(path: Path, fingerprint: str) -> dict[str, Any]:
         if state.get("fingerprint") == fingerprint:
             return state
     empty = torch.zeros(0, dtype=torch.uint8)
-    return {"fingerprint": fingerprint, "rows": [], "completed": {}, "done": 0, "models": {}, "generator": empty}
+    fresh = {"fingerprint": fingerprint, "rows": [], "eval_rows": [], "completed": {}, "done": 0, "models": {}}
+    return fresh | {"generator": empty}
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:

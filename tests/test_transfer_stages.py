@@ -125,7 +125,8 @@ def test_interrupted_translator_training_resumes_to_the_same_checkpoint(
     smoke_branch: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     params, first = smoke_branch
-    shutil.copytree(first / "data/datasets", tmp_path / "data/datasets")
+    for name in ("data/datasets", "data/pretrain_tasks"):
+        shutil.copytree(first / name, tmp_path / name)
     real = train_translator.train_cycle_translator
 
     def killed(*args, **kwargs):
@@ -141,8 +142,9 @@ def test_interrupted_translator_training_resumes_to_the_same_checkpoint(
     run(train_translator, params, tmp_path, "--no-progress")
     ckpt = Path("data/translators") / SETTING / "seed0.pt"
     assert (tmp_path / ckpt).read_bytes() == (first / ckpt).read_bytes()
-    losses = Path("reports/transfer") / SETTING / "losses.csv"
-    assert (tmp_path / losses).read_text() == (first / losses).read_text()
+    for name in ("losses.csv", "epoch_returns.csv"):
+        report = Path("reports/transfer") / SETTING / name
+        assert (tmp_path / report).read_text() == (first / report).read_text(), name
     assert not (tmp_path / ".resume/train_translator" / SETTING).exists()
 
 
@@ -150,7 +152,8 @@ def test_nan_loss_in_a_fit_stops_translator_training(
     smoke_branch: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     params, first = smoke_branch
-    shutil.copytree(first / "data/datasets", tmp_path / "data/datasets")
+    for name in ("data/datasets", "data/pretrain_tasks"):
+        shutil.copytree(first / name, tmp_path / name)
     real = train_translator.fit_context_and_forward
 
     def poisoned(encoder, model, *args, **kwargs):
