@@ -126,6 +126,27 @@ def test_episodes_table_matches_transitions(root: Path, data: Data) -> None:
     assert episodes_table(transitions)["success"].null_count == info.num_episodes  # no success signal: null
 
 
+def test_polars_alone_reads_the_arrays(root: Path, data: Data) -> None:
+    polars = pytest.importorskip("polars")  # a dev dependency: checks the README's claim, not used by the pipeline
+    transitions, _, _ = data
+    frame = polars.read_parquet(root / "transitions.parquet")
+    assert np.array_equal(frame["observation"].to_numpy(), transitions.observation)
+    assert np.array_equal(frame["action"].to_numpy(), transitions.action)
+    assert np.array_equal(frame["terminated"].to_numpy(), transitions.terminated)
+    episodes = polars.read_parquet(root / "meta" / "episodes.parquet")
+    assert episodes["length"].to_list() == np.bincount(transitions.episode_index).tolist()
+
+
+def test_duckdb_alone_queries_the_dataset(root: Path, data: Data) -> None:
+    duckdb = pytest.importorskip("duckdb")  # a dev dependency, as polars
+    transitions, _, _ = data
+    path = (root / "transitions.parquet").as_posix()
+    rows = duckdb.sql(f"SELECT episode_index, sum(reward), count(*) FROM '{path}' GROUP BY 1 ORDER BY 1").fetchall()
+    assert [r[2] for r in rows] == np.bincount(transitions.episode_index).tolist()
+    ((first,),) = duckdb.sql(f"SELECT observation FROM '{path}' WHERE \"index\" = 0").fetchall()
+    assert np.array_equal(np.asarray(first, dtype=np.float32), transitions.observation[0])
+
+
 def test_pyarrow_alone_reads_everything(root: Path, data: Data) -> None:
     transitions, info, _ = data
     table = pq.read_table(root / "transitions.parquet")

@@ -15,14 +15,14 @@ observation[t + 1] exactly. No project code is needed to load a dataset; with py
     t = pq.read_table("data/datasets/halfcheetah-armature/transitions.parquet")
     obs = t["observation"].combine_chunks().flatten().to_numpy().reshape(len(t), -1)  # [N, obs_dim]
 
-with polars (not checked here: polars is not a dependency):
+with polars (a dev dependency; tests/test_dataset.py checks this):
 
     import polars as pl
     df = pl.read_parquet("data/datasets/halfcheetah-armature/transitions.parquet")
     obs = df["observation"].to_numpy()  # Array(Float32, obs_dim) column -> [N, obs_dim]
 
-and `json.load(open("data/datasets/halfcheetah-armature/meta/info.json"))` for the metadata. duckdb (not
-checked either) reads the lists as FLOAT[]: `SELECT episode_index, sum(reward) FROM '.../transitions.parquet'
+and `json.load(open("data/datasets/halfcheetah-armature/meta/info.json"))` for the metadata. duckdb (tested
+as well) reads the lists as FLOAT[]: `SELECT episode_index, sum(reward) FROM '.../transitions.parquet'
 GROUP BY 1`.
 """
 
