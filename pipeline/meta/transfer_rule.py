@@ -1,0 +1,74 @@
+"""Which policy acts on a training task next: the learned one, or another task's policy through H.
+
+The rule of the authors' development code ("good_to_transfer", design.md section 3): per task,
+keep the returns of recent episodes, by the policy that acted (the learned policy, or the
+policy transferred from source task j; j = the task itself is "self-transfer"). Sources are
+the tasks whose learned policy does clearly better than the target's own:
+mean(j) > mean(i) + margin * |mean(i)|. On task i: try each untried source once (best first),
+then self-transfer once, then act with the best transferred policy if its recent mean beats
+the learned policy's, else with the learned policy. Returns older than `max_age` env steps
+are forgotten, so a source that stopped being better stops being used.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.schema import bounded
+
+LEARNED = None  # the "source" of an episode run by the task's own learned policy
+
+
+@dataclass
+class TransferRuleConfig:
+    window: int = bounded(10, ge=1)  # recent episodes kept per (task, acting policy)
+    max_age_per_task: int = bounded(5000, ge=1)  # forget returns older than this x number of tasks env steps
+    margin: float = bounded(0.5, ge=0)  # a source must beat the target's mean by margin x |target mean|
+
+
+class RecentReturns:
+    """Returns of recent episodes per (task, source), with the env step at which each ended."""
+
+    def __init__(self, n_tasks: int, config: TransferRuleConfig):
+        self.n_tasks, self.config = n_tasks, config
+        self.max_age = config.max_age_per_task * n_tasks
+        self._returns: dict[tuple[int, int | None], deque[tuple[int, float]]] = {}
+
+    def record(self, task: int, source: int | None, episode_return: float, step: int) -> None:
+        """`source` None: the task's learned policy acted; j: task j's policy through the translator."""
+        key = (task, source)
+        if key not in self._returns:
+            self._returns[key] = deque(maxlen=self.config.window)
+        self._returns[key].append((step, float(episode_return)))
+
+    def mean(self, task: int, source: int | None, step: int) -> float | None:
+        """Mean of the kept returns not older than max_age at `step`; None when there are none."""
+        kept = [r for s, r in self._returns.get((task, source), ()) if step - s <= self.max_age]
+        return float(np.mean(kept)) if kept else None
+
+    def tried(self, task: int, source: int | None, step: int) -> bool:
+        """Whether `source` has recent returns on `task`; forgotten ones count as untried (tried again)."""
+        return self.mean(task, source, step) is not None
+
+
+def choose_policy(history: RecentReturns, target: int, step: int) -> int | None:
+    """The source whose policy acts on `target`'s next episode (through H), or None for the learned policy."""
+    own = history.mean(target, LEARNED, step)
+    if own is None:
+        return LEARNED
+    margin = history.config.margin
+    means = {j: history.mean(j, LEARNED, step) for j in range(history.n_tasks) if j != target}
+    sources = sorted(
+        (j for j, m in means.items() if m is not None and m > own + margin * abs(own)), key=lambda j: -means[j]
+    )
+    if not sources:
+        return LEARNED
+    for j in [*sources, target]:  # each candidate once, best first, then self-transfer once
+        if not history.tried(target, j, step):
+            return j
+    transferred = {j: history.mean(target, j, step) for j in [*sources, target]}  # all recent: all tried
+    best = max(transferred, key=lambda j: transferred[j])
+    return best if transferred[best] > own else LEARNED

@@ -1,0 +1,62 @@
+"""The policy-transfer rule on hand-made return histories."""
+
+from __future__ import annotations
+
+from pipeline.meta.transfer_rule import LEARNED, RecentReturns, TransferRuleConfig, choose_policy
+
+CONFIG = TransferRuleConfig(window=3, max_age_per_task=100, margin=0.5)
+
+
+def history(own: dict[int, list[float]], step: int = 0) -> RecentReturns:
+    h = RecentReturns(n_tasks=4, config=CONFIG)
+    for task, returns in own.items():
+        for r in returns:
+            h.record(task, LEARNED, r, step)
+    return h
+
+
+def test_learned_policy_without_any_history_or_better_source() -> None:
+    assert choose_policy(RecentReturns(4, CONFIG), target=0, step=0) is LEARNED
+    # 140 < 100 + 0.5 * 100: not clearly better
+    assert choose_policy(history({0: [100.0], 1: [140.0], 2: [90.0], 3: [149.0]}), target=0, step=0) is LEARNED
+    assert choose_policy(history({0: [100.0]}), target=0, step=0) is LEARNED  # no other task has returns
+
+
+def test_untried_sources_best_first_then_self_transfer_then_the_best_that_beats_learned() -> None:
+    h = history({0: [100.0], 1: [400.0], 2: [90.0], 3: [200.0]})
+    assert choose_policy(h, target=0, step=1) == 1  # the best source first
+    h.record(0, 1, 120.0, step=1)
+    assert choose_policy(h, target=0, step=2) == 3  # the other source
+    h.record(0, 3, 180.0, step=2)
+    assert choose_policy(h, target=0, step=3) == 0  # self-transfer, once
+    h.record(0, 0, 90.0, step=3)
+    assert choose_policy(h, target=0, step=4) == 3  # transferred from 3 (180) beats learned (100) and from 1 (120)
+    h.record(0, 3, 10.0, step=4)
+    h.record(0, 3, 20.0, step=4)  # from 3 now averages 70 < learned 100; from 1 (120) is the best left
+    assert choose_policy(h, target=0, step=5) == 1
+    h.record(0, 1, 0.0, step=5)  # from 1: 60; nothing transferred beats learned any more
+    assert choose_policy(h, target=0, step=6) is LEARNED
+
+
+def test_negative_returns_use_the_absolute_margin() -> None:
+    h = history({0: [-100.0], 1: [-60.0], 2: [-30.0]})  # a source must beat -100 + 50 = -50
+    assert choose_policy(h, target=0, step=0) == 2
+
+
+def test_old_returns_are_forgotten() -> None:
+    h = history({0: [100.0], 1: [400.0]}, step=0)
+    h.record(0, 1, 500.0, step=0)
+    h.record(0, 0, 50.0, step=0)
+    assert choose_policy(h, target=0, step=10) == 1  # transferred 500 beats learned 100
+    h.record(0, LEARNED, 100.0, step=390)
+    h.record(1, LEARNED, 400.0, step=390)
+    # at step 450 the transferred returns from step 0 are older than 100 x 4 tasks: tried again
+    assert choose_policy(h, target=0, step=450) == 1
+    assert h.mean(0, 1, step=450) is None and h.mean(0, 1, step=400) == 500.0
+
+
+def test_window_keeps_only_the_last_episodes() -> None:
+    h = RecentReturns(2, CONFIG)
+    for r in (1.0, 2.0, 3.0, 4.0):
+        h.record(0, LEARNED, r, step=0)
+    assert h.mean(0, LEARNED, step=0) == 3.0  # the last 3
