@@ -16,8 +16,10 @@ import yaml
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3_config import TD3Config
 from pipeline.envs import SETTINGS, check_task
+from pipeline.meta.config import METHOD_NAMES, MetaConfig, MetaTrainRuns
 from pipeline.models.config import ContextConfig, CycleTranslatorConfig, ForwardModelConfig, TranslatorConfig
 from pipeline.schema import bounded, range_errors
 
@@ -43,6 +45,12 @@ class Budget:
     eval_every: int = bounded(MISSING, ge=1)  # env steps between evaluations
     eval_episodes: int = bounded(MISSING, ge=1)  # episodes per evaluation
     checkpoint_every: int = bounded(MISSING, ge=0)  # env steps between resume states of a training run; 0 = none
+    meta_steps: int = bounded(MISSING, ge=1)  # meta-training env steps per seed, summed over training tasks
+    meta_start_steps: int = bounded(MISSING, ge=0)  # of which uniform-random at the start
+    meta_eval_every: int = bounded(MISSING, ge=1)  # meta-training env steps between evaluations
+    meta_eval_episodes: int = bounded(MISSING, ge=1)  # episodes per task and seed at each evaluation
+    meta_retrain_every: int = bounded(MISSING, ge=1)  # env steps between fits of C, F, H (design.md: 5000)
+    meta_retrain_updates: int = bounded(MISSING, ge=1)  # gradient steps per epoch of each of those fits
     transfer_pretrain_steps: int = bounded(MISSING, ge=1)  # env steps of each transfer task's good policy
     collect_steps: int = bounded(MISSING, ge=1)  # dataset transitions per task (paper: 1e5)
     transfer_epochs: int = bounded(MISSING, ge=1)  # epochs of every F, C and H fit (paper: 30)
@@ -92,6 +100,9 @@ class Params:
     forward_model: ForwardModelConfig = field(default_factory=ForwardModelConfig)
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
     cycle_baseline: CycleTranslatorConfig = field(default_factory=CycleTranslatorConfig)
+    meta_train: MetaTrainRuns = field(default_factory=MetaTrainRuns)
+    meta: MetaConfig = field(default_factory=MetaConfig)
+    sil: SILConfig = field(default_factory=SILConfig)
     budgets: Budgets = MISSING
 
     @property
@@ -164,6 +175,20 @@ def _transfer_errors(transfer: dict[str, TransferSet]) -> list[str]:
     return errors
 
 
+def _meta_train_errors(runs: MetaTrainRuns, tasks: dict[str, TaskSet]) -> list[str]:
+    errors = [
+        f"meta_train.settings[{i}]: {s!r} has no tasks; allowed: {', '.join(tasks)}"
+        for i, s in enumerate(runs.settings)
+        if s not in tasks
+    ]
+    errors += [
+        f"meta_train.methods[{i}]: unknown method {m!r}; allowed: {', '.join(METHOD_NAMES)}"
+        for i, m in enumerate(runs.methods)
+        if m not in METHOD_NAMES
+    ]
+    return errors
+
+
 def validate(raw: Any, origin: str = "params") -> Params:
     """Merge `raw` (a mapping or DictConfig) into the schema and check every range."""
     schema = OmegaConf.structured(Params)
@@ -176,6 +201,7 @@ def validate(raw: Any, origin: str = "params") -> Params:
     except OmegaConfBaseException as err:
         raise ParamsError(f"{origin}: {_omegaconf_message(err)}") from None
     errors = range_errors(params) + _task_errors(params.tasks) + _transfer_errors(params.transfer)
+    errors += _meta_train_errors(params.meta_train, params.tasks)
     if errors:
         raise ParamsError(f"{origin}: " + "; ".join(errors))
     return params

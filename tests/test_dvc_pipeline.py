@@ -90,9 +90,12 @@ def test_stage_deps_cover_every_project_module_it_imports(name: str) -> None:
     assert not uncovered, f"add to {name} deps in dvc.yaml: {uncovered}"
 
 
-def test_plot_depends_on_every_transfer_setting() -> None:
-    settings = OmegaConf.load(ROOT / "params.yaml").transfer.keys()
-    deps = STAGES["plot"]["deps"]
-    assert sorted(d for d in deps if d.startswith("reports/metrics/")) == sorted(
-        f"reports/metrics/transfer_{s}.json" for s in settings
-    )
+def test_plot_declares_the_figures_of_every_setting_it_draws() -> None:
+    params = OmegaConf.load(ROOT / "params.yaml")
+    runs = params.meta_train
+    expected = [f"reports/figures/fig5_{s}.png" for s in params.transfer]
+    expected += [f"reports/figures/fig3_{s}.png" for s in runs.settings]
+    expected += [f"reports/figures/embeddings_{s}_{m}.png" for s in runs.settings for m in runs.methods]
+    declared = [next(iter(p)) for p in STAGES["plot"]["plots"]]
+    assert sorted(declared) == sorted(expected)
+    assert {"reports/metrics", "reports/meta"} <= set(STAGES["plot"]["deps"])

@@ -13,20 +13,12 @@ are forgotten, so a source that stopped being better stops being used.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.schema import bounded
+from pipeline.meta.config import TransferRuleConfig
 
 LEARNED = None  # the "source" of an episode run by the task's own learned policy
-
-
-@dataclass
-class TransferRuleConfig:
-    window: int = bounded(10, ge=1)  # recent episodes kept per (task, acting policy)
-    max_age_per_task: int = bounded(5000, ge=1)  # forget returns older than this x number of tasks env steps
-    margin: float = bounded(0.5, ge=0)  # a source must beat the target's mean by margin x |target mean|
 
 
 class RecentReturns:

@@ -38,3 +38,45 @@ def fig5_heatmap(path: str | Path, metrics: Mapping[str, Any], title: str) -> No
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
+
+
+def fig3_curves(
+    path: str | Path, curves: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], title: str, budget: str
+) -> None:
+    """Fig. 3: test return vs env steps, one line per method with a ± standard error band over seeds.
+
+    `curves[method]` = (env_steps [n], mean [n], stderr [n])."""
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    for method, (steps, mean, stderr) in curves.items():
+        (line,) = ax.plot(steps, mean, label=method)
+        ax.fill_between(steps, mean - stderr, mean + stderr, color=line.get_color(), alpha=0.25, linewidth=0)
+    ax.set_xlabel("env steps per seed (all training tasks)")
+    ax.set_ylabel("test return (dense)")
+    ax.set_title(f"{title}\n" + "\n".join(textwrap.wrap(budget, 80)), fontsize=8)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+
+
+def embedding_scatter(
+    path: str | Path, tasks: np.ndarray, embeddings: np.ndarray, labels: list[str], title: str
+) -> None:
+    """App. D.5: context embeddings [N, z_dim] on their first two principal components, one colour per task."""
+    centered = embeddings - embeddings.mean(0)
+    _, _, directions = np.linalg.svd(centered, full_matrices=False)
+    points = centered @ directions[:2].T
+    fig = Figure(figsize=(5.2, 4.4))
+    ax = fig.subplots()
+    for index, label in enumerate(labels):
+        chosen = tasks == index
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=8, alpha=0.7, label=label)
+    ax.set_xlabel("principal component 1")
+    ax.set_ylabel("principal component 2")
+    ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=8)
+    ax.legend(fontsize=7, title="task", title_fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)

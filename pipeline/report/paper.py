@@ -17,3 +17,29 @@ TABLE1 = {
     "halfcheetah-armature": Table1Row("HalfCheetah", 2355.0, (3017.1, 44.2), (2937.2, 9.5)),
     "ant-cripple": Table1Row("Ant", 55.8, (97.2, 2.5), (208.1, 8.2)),
 }
+
+
+# Table 2 (test rewards at 2M steps, 3 runs) and Table 3 (1M steps; w/o PT vs MCAT), by our setting names.
+TABLE2_SETTINGS = ("hopper-size", "halfcheetah-armature", "halfcheetah-mass", "ant-damping", "ant-cripple")
+TABLE2 = {
+    "MQL": (1607.5, -77.9, -413.9, 103.1, 38.2),
+    "PEARL": (1755.8, -18.8, 25.9, 73.2, 3.5),
+    "Distral": (1319.8, 566.9, -29.5, 90.5, -0.1),
+    "HiP-BMDP": (1368.3, -102.4, -74.8, 33.1, 7.3),
+    "MCAT": (1914.8, 2071.5, 1771.1, 624.6, 281.6),
+}
+TABLE3 = {  # setting -> (MCAT w/o PT, MCAT) at 1M steps, delay 500
+    "hopper-size": (1497.5, 1982.1),
+    "halfcheetah-armature": (579.1, 1776.8),
+    "halfcheetah-mass": (-364.3, 67.1),
+    "ant-damping": (187.7, 211.8),
+    "ant-cripple": (92.4, 155.7),
+}
+TABLE4 = {  # (setting, delay) -> (MCAT w/o PT, MCAT) at 1M steps
+    ("halfcheetah-armature", 200): (2583.2, 2251.8),
+    ("halfcheetah-armature", 350): (1771.7, 2004.5),
+    ("halfcheetah-armature", 500): (579.1, 1776.8),
+    ("halfcheetah-mass", 200): (709.6, 666.7),
+    ("halfcheetah-mass", 350): (156.6, 247.8),
+    ("halfcheetah-mass", 500): (-364.2, 67.1),
+}

@@ -1,0 +1,25 @@
+"""Self-imitation learning's hyperparameters (Oh et al. 2018; defaults from junhyukoh/self-imitation-learning)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.schema import bounded
+
+
+@dataclass
+class SILConfig:
+    # transitions kept per seed, oldest overwritten first (authors' `max_steps`, 1e5)
+    capacity: int = bounded(100_000, ge=1)
+    # transitions per SIL update per seed (a choice: TD3's batch; the authors' default is 512)
+    batch_size: int = bounded(256, ge=1)
+    # priority exponent of the prioritized buffer (authors' `--sil-alpha`, 0.6)
+    alpha: float = bounded(0.6, gt=0)
+    # importance-sampling exponent, 0 = no correction (authors' MuJoCo `--sil-beta`, 0.1)
+    beta: float = bounded(0.1, ge=0, le=1)
+    # sil_value: weight of the critic term (authors' MuJoCo `--sil-value`, 0.01)
+    value_weight: float = bounded(0.01, ge=0)
+    # weight of the actor (imitation) term (a choice; the authors' policy term has weight 1)
+    actor_weight: float = bounded(1.0, ge=0)
+    # SIL updates per environment step, 0 turns SIL off (a choice; authors: 10 per 2048-step PPO batch)
+    updates_per_step: int = bounded(1, ge=0)

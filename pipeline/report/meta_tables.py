@@ -1,0 +1,106 @@
+"""Markdown tables of meta-training (paper Tables 2-4) from `meta_train` summaries, the paper's values beside ours."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pipeline.report.paper import TABLE2, TABLE2_SETTINGS, TABLE3, TABLE4
+
+Results = Mapping[str, Mapping[str, Mapping[str, Any]]]  # setting -> method -> metrics.json
+METHOD_LABELS = {"mcat": "MCAT", "mcat_no_pt": "MCAT w/o PT", "mcat_no_sil": "MCAT w/o SIL"}
+
+
+def _pm(stats: Mapping[str, float]) -> str:
+    return f"{stats['mean']:.1f} ± {stats['stderr']:.1f}"
+
+
+def budget_label(metrics: Mapping[str, Any]) -> str:
+    return (
+        f"profile `{metrics['profile']}`, {metrics['env_steps']} env steps, {metrics['seeds']} seed(s), "
+        f"delay {metrics['delay']}, {metrics['eval_episodes']} eval episode(s) per task"
+    )
+
+
+def _budgets(results: Results) -> list[str]:
+    labels = sorted({budget_label(m) for methods in results.values() for m in methods.values()})
+    return [f"Ours: {label}." for label in labels]
+
+
+def improvement_pct(with_pt: float, without_pt: float) -> float:
+    """Table 3's improvement: (MCAT - w/o PT) / |w/o PT| in %."""
+    return 100.0 * (with_pt - without_pt) / abs(without_pt)
+
+
+def table2_markdown(results: Results) -> str:
+    """Final test return per method and setting (ours: mean ± s.e. over seeds) above the paper's Table 2."""
+    settings = [s for s in TABLE2_SETTINGS if s in results] + [s for s in results if s not in TABLE2_SETTINGS]
+    methods = sorted({m for r in results.values() for m in r})
+    lines = [
+        "# Table 2: test return of meta-training",
+        "",
+        "Dense return on held-out test tasks (mean over test tasks; mean ± standard error over seeds).",
+        *_budgets(results),
+        "The paper's rows: 2M steps, 3 runs, delay 500.",
+        "",
+        "| method | " + " | ".join(settings) + " |",
+        "|---|" + "---|" * len(settings),
+    ]
+    for method in methods:
+        cells = [_pm(results[s][method]["final_test_return"]) if method in results[s] else "not run" for s in settings]
+        lines.append(f"| {METHOD_LABELS.get(method, method)} (ours) | " + " | ".join(cells) + " |")
+    for name, values in TABLE2.items():
+        paper = dict(zip(TABLE2_SETTINGS, values, strict=True))
+        cells = [f"{paper[s]:.1f}" if s in paper else "" for s in settings]
+        lines.append(f"| {name} (paper) | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, ""])
+
+
+def table3_markdown(results: Results) -> str:
+    """MCAT w/o PT vs MCAT and the improvement PT brings, ours beside the paper's Table 3."""
+    lines = [
+        "# Table 3: effect of policy transfer (PT)",
+        "",
+        "Dense test return, mean ± standard error over seeds. Improvement = (MCAT - w/o PT) / |w/o PT|.",
+        *_budgets(results),
+        "The paper's values: 1M steps, 3 runs, delay 500.",
+        "",
+        "| setting | w/o PT (ours) | MCAT (ours) | improvement (ours) "
+        "| w/o PT (paper) | MCAT (paper) | improvement (paper) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for setting, methods in results.items():
+        if "mcat" not in methods or "mcat_no_pt" not in methods:
+            continue
+        without, with_pt = methods["mcat_no_pt"]["final_test_return"], methods["mcat"]["final_test_return"]
+        paper = TABLE3.get(setting)
+        reference = ["", "", ""]
+        if paper:
+            reference = [f"{paper[0]:.1f}", f"{paper[1]:.1f}", f"{improvement_pct(paper[1], paper[0]):.1f} %"]
+        ours = f"{improvement_pct(with_pt['mean'], without['mean']):.1f} %"
+        lines.append(f"| {setting} | {_pm(without)} | {_pm(with_pt)} | {ours} | " + " | ".join(reference) + " |")
+    return "\n".join([*lines, ""])
+
+
+def table4_markdown(results_by_delay: Mapping[int, Results]) -> str:
+    """w/o PT and MCAT per delay (200 / 350 / 500) for the settings of the paper's Table 4; "not run" where absent."""
+    lines = [
+        "# Table 4: sparser rewards (delay steps)",
+        "",
+        "Dense test return, mean ± standard error over seeds; the paper's values (1M steps, 3 runs) in brackets.",
+        "Delays other than params.yaml's come from `dvc exp run -S delay=<n>` runs whose summaries were committed.",
+        "",
+        "| setting | delay | w/o PT | MCAT | improvement |",
+        "|---|---|---|---|---|",
+    ]
+    for setting, delay in TABLE4:
+        paper = TABLE4[(setting, delay)]
+        methods = results_by_delay.get(delay, {}).get(setting, {})
+        reference = [f"{paper[0]:.1f}", f"{paper[1]:.1f}", f"{improvement_pct(paper[1], paper[0]):.1f} %"]
+        ours = ["not run"] * 3
+        if "mcat" in methods and "mcat_no_pt" in methods:
+            without, with_pt = methods["mcat_no_pt"]["final_test_return"], methods["mcat"]["final_test_return"]
+            ours = [_pm(without), _pm(with_pt), f"{improvement_pct(with_pt['mean'], without['mean']):.1f} %"]
+        cells = [f"{a} ({b})" for a, b in zip(ours, reference, strict=True)]
+        lines.append(f"| {setting} | {delay} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, ""])

@@ -1,0 +1,160 @@
+"""Stage meta_train: one meta-RL method on one setting's training tasks, the profile's seeds batched (paper 5.2, 5.3).
+
+Rewards delayed by the top-level `delay`. Evaluation every meta_eval_every env steps on every
+training and held-out test task (deterministic policy, context inferred online). Writes
+reports/meta/<setting>/<method>/curve.csv (env_steps, method, seed, task, split, dense_return,
+delayed_return), metrics.json (final test and train returns, mean ± standard error over seeds),
+embeddings.csv (seed, task, z0..: context embeddings of segments from the final replay) and
+data/meta/<setting>/<method>/ (agent and per-seed C, F, H).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.agents.td3 import TD3
+from pipeline.atomic import write_bytes, write_json
+from pipeline.envs import make_env
+from pipeline.evaluation import summarize
+from pipeline.meta.mcat import METHODS, MetaTrainer, build_seed_models, evaluate_contextual
+from pipeline.transfer.windows import Windows
+from stages.common import argument_parser, check_setting_or_exit, load_params_or_exit, write_csv
+
+CURVE_HEADER = ("env_steps", "method", "seed", "task", "split", "dense_return", "delayed_return")
+EMBEDDING_HEADER = ("seed", "task")
+EMBEDDING_SEGMENTS = 50  # context segments per (seed, task) in embeddings.csv (App. D.5's scatter)
+EVAL_SEED_OFFSET = 70_000  # evaluation resets apart from training's
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser(__doc__.splitlines()[0])
+    parser.add_argument("setting", help="task family, e.g. halfcheetah-armature")
+    parser.add_argument("method", help=f"one of {', '.join(METHODS)}")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    params = load_params_or_exit(args.params)
+    check_setting_or_exit(params, args.setting)
+    if args.method not in METHODS:
+        raise SystemExit(f"error: method {args.method!r} unknown; allowed: {', '.join(METHODS)}")
+
+    budget, tasks = params.budget, params.tasks[args.setting]
+    k, n_train = budget.seeds, len(tasks.train)
+    root = Path(args.root)
+    out_dir = root / "data" / "meta" / args.setting / args.method
+    report_dir = root / "reports" / "meta" / args.setting / args.method
+
+    def grid(task_list: list) -> list[list]:
+        steps = budget.max_episode_steps
+        return [
+            [make_env(args.setting, t, delay=params.delay, max_episode_steps=steps) for t in task_list]
+            for _ in range(k)
+        ]
+
+    envs, train_eval, test_eval = grid(tasks.train), grid(tasks.train), grid(tasks.test)
+    space = envs[0][0].action_space
+    obs_dim, action_dim = envs[0][0].observation_space.shape[0], space.shape[0]
+    agent = TD3(obs_dim, action_dim, space.low, space.high, params.td3, context_dim=params.context.z_dim,
+                seed=params.seed, n_seeds=k)  # fmt: skip
+    models = []
+    for s in range(k):
+        torch.manual_seed(params.seed + s)
+        models.append(build_seed_models(obs_dim, action_dim, space.low, space.high, params.context,
+                                        params.forward_model, params.translator))  # fmt: skip
+    trainer = MetaTrainer(
+        agent,
+        models,
+        envs,
+        METHODS[args.method],
+        meta=params.meta,
+        context=params.context,
+        forward=params.forward_model,
+        translator=params.translator,
+        sil=params.sil,
+        retrain_every=max(1, budget.meta_retrain_every // n_train),
+        retrain_updates=budget.meta_retrain_updates,
+        seed=params.seed,
+    )
+    rows: list[tuple] = []
+
+    def evaluate(step: int) -> None:
+        env_steps = step * n_train
+        for split, grid_envs in (("train", train_eval), ("test", test_eval)):
+            dense, delayed = evaluate_contextual(agent, models, grid_envs, budget.meta_eval_episodes,
+                                                 params.seed + EVAL_SEED_OFFSET, params.context.history)  # fmt: skip
+            for s in range(k):
+                for i in range(dense.shape[1]):
+                    rows.append((env_steps, args.method, params.seed + s, i, split, dense[s, i], delayed[s, i]))
+        write_csv(report_dir / "curve.csv", CURVE_HEADER, rows)
+
+    iterations = max(1, budget.meta_steps // n_train)
+    run = f"{k} seed(s), {iterations * n_train} env steps each, delay {params.delay}"
+    print(f"meta_train {args.setting} {args.method}: {run}")
+    started = time.perf_counter()
+    trainer.run(
+        iterations,
+        start_steps=budget.meta_start_steps // n_train,
+        eval_every=max(1, budget.meta_eval_every // n_train),
+        evaluate=evaluate,
+        progress=not args.no_progress,
+    )
+    wall = time.perf_counter() - started
+    agent.save(out_dir / "agent.pt", {"setting": args.setting, "method": args.method, "tasks": list(tasks.train)})
+    buffer = io.BytesIO()
+    torch.save([{name: m.state_dict() for name, m in seed._asdict().items()} for seed in models], buffer)
+    write_bytes(out_dir / "models.pt", buffer.getvalue())
+
+    write_csv(report_dir / "embeddings.csv", EMBEDDING_HEADER + tuple(f"z{j}" for j in range(params.context.z_dim)),
+              embedding_rows(trainer, params.seed))  # fmt: skip
+    final = [r for r in rows if r[0] == rows[-1][0]]
+    summary = {}
+    for split in ("train", "test"):
+        per_seed = np.array(
+            [np.mean([r[5] for r in final if r[2] == params.seed + s and r[4] == split]) for s in range(k)]
+        )
+        stats = summarize(per_seed)
+        summary[split] = {"mean": stats.mean, "stderr": stats.stderr, "per_seed": per_seed.tolist()}
+    write_json(
+        report_dir / "metrics.json",
+        {
+            "setting": args.setting,
+            "method": args.method,
+            "profile": params.profile.value,
+            "delay": params.delay,
+            "seeds": k,
+            "env_steps": rows[-1][0],
+            "eval_episodes": budget.meta_eval_episodes,
+            "final_test_return": summary["test"],
+            "final_train_return": summary["train"],
+            "transferred_episodes": trainer.transferred_episodes,
+            "wall_seconds": round(wall, 1),
+        },
+    )
+    test = summary["test"]
+    print(
+        f"meta_train {args.setting} {args.method}: test return {test['mean']:.1f} ± {test['stderr']:.1f} ({wall:.0f} s)"
+    )
+
+
+def embedding_rows(trainer: MetaTrainer, base_seed: int) -> list[tuple]:
+    """z = C(segment) of EMBEDDING_SEGMENTS context segments per seed and training task, from the final replay."""
+    rows = []
+    for s, models in enumerate(trainer.models):
+        generator = torch.Generator().manual_seed(base_seed + s)
+        for i in range(trainer.n_tasks):
+            try:
+                windows = Windows(trainer.replay.task_data(s, i), trainer.context.history, 1)
+            except ValueError:
+                continue  # no episode longer than the context yet
+            with torch.no_grad():
+                z = models.encoder(windows.contexts(EMBEDDING_SEGMENTS, generator))
+            rows += [(base_seed + s, i, *(f"{v:.5g}" for v in row)) for row in z.tolist()]
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""MCAT meta-training: every method runs on two tasks of every setting; streams and evaluation bookkeeping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.agents.sil_config import SILConfig
+from pipeline.agents.td3 import TD3
+from pipeline.agents.td3_config import TD3Config
+from pipeline.envs import SETTINGS, make_env
+from pipeline.meta.config import MetaConfig
+from pipeline.meta.mcat import METHODS, MetaTrainer, build_seed_models, evaluate_contextual
+from pipeline.meta.streams import Streams
+from pipeline.models.config import ContextConfig, ForwardModelConfig, TranslatorConfig
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TWO_TASKS = {
+    "halfcheetah-armature": [0.1, 0.5],
+    "halfcheetah-mass": [0.75, 1.25],
+    "ant-damping": [0.5, 2.0],
+    "ant-cripple": [0, 2],
+    "hopper-size": [0.035, 0.065],
+}
+CONTEXT = ContextConfig(history=3, z_dim=4, hidden=[16], feature_segments=16)
+FORWARD = ForwardModelConfig(hidden=16, layers=1, future_steps=2, batch_size=16)
+TRANSLATOR = TranslatorConfig(embed=8, hidden=16, layers=1, batch_size=16)
+
+
+def trainer(setting: str, method: str, seeds: int = 1, delay: int = 5) -> MetaTrainer:
+    envs = [[make_env(setting, t, delay=delay, max_episode_steps=15) for t in TWO_TASKS[setting]] for _ in range(seeds)]
+    space = envs[0][0].action_space
+    obs_dim, act_dim = envs[0][0].observation_space.shape[0], space.shape[0]
+    agent = TD3(obs_dim, act_dim, space.low, space.high, TD3Config(hidden=16, batch_size=16), context_dim=4,
+                seed=3, n_seeds=seeds)  # fmt: skip
+    torch.manual_seed(3)
+    models = [
+        build_seed_models(obs_dim, act_dim, space.low, space.high, CONTEXT, FORWARD, TRANSLATOR) for _ in range(seeds)
+    ]
+    return MetaTrainer(
+        agent, models, envs, METHODS[method], meta=MetaConfig(replay_capacity=500), context=CONTEXT, forward=FORWARD,
+        translator=TRANSLATOR, sil=SILConfig(batch_size=16), retrain_every=20, retrain_updates=3, seed=3,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_every_method_runs_on_two_tasks_of_every_setting(setting: str, method: str) -> None:
+    run = trainer(setting, method)
+    evaluations = []
+    run.run(45, start_steps=10, eval_every=1000, evaluate=evaluations.append, progress=False)
+    assert evaluations == [0, 45] and run.step == 45 and run.replay.size == 45
+    spec = METHODS[method]
+    assert run.translator_ready == spec.transfer  # retrained at steps 20 and 40
+    assert (run.sil_buffer is not None) == spec.sil
+    if spec.sil:
+        assert min(run.sil_buffer.sizes) > 0  # episodes of <= 15 steps ended and were stored
+    assert torch.isfinite(run.features).all() and run.features.abs().sum() > 0
+
+
+def test_transfer_happens_once_a_task_does_clearly_better() -> None:
+    run = trainer("halfcheetah-armature", "mcat")
+    run.run(20, start_steps=5, eval_every=1000, evaluate=lambda step: None, progress=False)
+    assert run.translator_ready
+    history = run.histories[0]
+    for _ in range(3):  # task 1's learned policy earns far more than task 0's
+        history.record(0, None, -100.0, run.step)
+        history.record(1, None, 500.0, run.step)
+    run._end_episode(0, 0, received=-100.0)
+    assert run.sources[0, 0] == 1
+    actions, _ = run._policy_actions()  # acting through H on task 0, the learned policy on task 1
+    assert np.isfinite(actions).all()
+
+
+def test_same_seed_gives_the_same_run() -> None:
+    def losses() -> list[float]:
+        run = trainer("hopper-size", "mcat", seeds=2)
+        run.run(30, start_steps=10, eval_every=1000, evaluate=lambda step: None, progress=False)
+        return [float(p.detach().sum()) for _, p in run.agent.named_parameters()]
+
+    assert losses() == losses()
+
+
+def test_streams_keep_the_last_steps_and_restart_ended_episodes() -> None:
+    envs = [[make_env("halfcheetah-armature", 0.1, max_episode_steps=4)]]
+    streams = Streams(envs, history=2, reset_seeds=np.zeros((1, 1), int))
+    active = np.ones((1, 1), bool)
+    first = streams.obs.copy()
+    for step in range(4):
+        actions = np.full((1, 1, 6), 0.1 * step, np.float32)
+        _, next_obs, _, ended = streams.step(actions, active)
+        finished = streams.advance(actions, next_obs, active, ended)
+        if step == 0:
+            assert np.allclose(streams.segment[0, 0, -1], np.r_[next_obs[0, 0] - first[0, 0], actions[0, 0]])
+            assert not streams.segment[0, 0, 0].any()  # before the episode: zeros
+    assert len(finished) == 1 and finished[0].received == pytest.approx(finished[0].dense)
+    assert streams.episode[0, 0] == 1 and not streams.segment.any() and streams.received[0, 0] == 0
+
+
+def test_evaluation_reports_equal_dense_and_delayed_returns_over_whole_episodes() -> None:
+    run = trainer("hopper-size", "mcat_no_pt", seeds=2, delay=4)
+    envs = [[make_env("hopper-size", t, delay=4, max_episode_steps=15) for t in (0.03, 0.07)] for _ in range(2)]
+    dense, delayed = evaluate_contextual(run.agent, run.models, envs, episodes=2, reset_seed=0, history=3)
+    assert dense.shape == (2, 2)
+    np.testing.assert_allclose(dense, delayed, rtol=1e-9)

@@ -1,0 +1,50 @@
+"""Per-task replay of meta-training: layout, sampling, next contexts and the export to the fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline.meta.task_replay import TaskReplay
+
+K, T, OBS, ACT, HIST = 2, 3, 4, 2, 3
+
+
+def filled(capacity: int, steps: int, episode_length: int) -> TaskReplay:
+    """Streams whose obs at step t is t (+ 100 x seed + 10 x task), actions t / 10, episodes of fixed length."""
+    replay = TaskReplay(OBS, ACT, T, capacity, HIST, seed=0, n_seeds=K)
+    base = 100 * np.arange(K)[:, None, None] + 10 * np.arange(T)[None, :, None]
+    for t in range(steps):
+        obs = np.broadcast_to(base + t, (K, T, OBS)).astype(np.float32)
+        action = np.full((K, T, ACT), t / 10, np.float32)
+        segment = np.full((K, T, HIST, OBS + ACT), t, np.float32)
+        episode = np.full((K, T), t // episode_length)
+        replay.add(obs, action, np.full((K, T), t), obs + 1, np.zeros((K, T), bool), segment, episode)
+    return replay
+
+
+def test_samples_rows_of_their_own_seed_and_task_with_the_next_segment() -> None:
+    replay = filled(capacity=50, steps=20, episode_length=7)
+    batch = replay.sample(64)
+    assert batch.obs.shape == (K, 64, OBS) and batch.history.shape == (K, 64, HIST, OBS + ACT)
+    t = batch.reward  # reward t of step t
+    expected_obs = 100 * torch.arange(K)[:, None] + 10 * batch.task + t
+    assert torch.equal(batch.obs[..., 0], expected_obs.float())
+    assert torch.equal(batch.next_history[:, :, :-1], batch.history[:, :, 1:])
+    step = torch.cat([batch.next_obs - batch.obs, batch.action], -1)
+    assert torch.equal(batch.next_history[:, :, -1], step)
+
+
+def test_sampling_is_deterministic_per_seed() -> None:
+    a, b = filled(50, 20, 7).sample(32), filled(50, 20, 7).sample(32)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_task_data_orders_rows_oldest_first_and_marks_episodes() -> None:
+    replay = filled(capacity=10, steps=23, episode_length=7)  # the ring holds steps 13..22
+    data = replay.task_data(1, 2)
+    assert data.states[:, 0].tolist() == [100 + 20 + t for t in range(13, 23)]
+    # episodes: steps 13 (last of episode 1), 14-20 (episode 2), 21-22 (episode 3, still running)
+    assert data.frame.tolist() == [0, 0, 1, 2, 3, 4, 5, 6, 0, 1]
+    assert data.steps_left.tolist() == [1, 7, 6, 5, 4, 3, 2, 1, 2, 1]
+    assert torch.allclose(data.deltas, torch.ones_like(data.deltas))
