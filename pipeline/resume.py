@@ -11,9 +11,6 @@ its final place and renamed onto it, so a kill leaves the previous complete stat
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,6 +20,7 @@ import numpy as np
 import torch
 
 from pipeline.agents.td3 import TD3
+from pipeline.atomic import atomic_folder
 from pipeline.data.replay import ReplayBuffer
 from pipeline.envs.state import get_env_state, set_env_state
 
@@ -35,19 +33,6 @@ class LoopState(NamedTuple):
     curves: list[list[list[float]]]  # per seed, the evaluation points so far (env_steps, mean, stderr)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
 def save_resume_state(
     folder: Path,
     *,
@@ -58,11 +43,7 @@ def save_resume_state(
     envs: Sequence[gymnasium.Env],
     loop: LoopState,
 ) -> None:
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.{secrets.token_hex(4)}.tmp"
-    tmp.mkdir()
-    try:
+    with atomic_folder(folder) as tmp:
         torch.save(agent.state_dict(), tmp / "agent.pt")
         np.savez(tmp / "replay.npz", **buffer.state_arrays())
         env_states = [get_env_state(env) for env in envs]
@@ -81,17 +62,6 @@ def save_resume_state(
             "envs": env_states,
         }
         (tmp / "loop.json").write_text(json.dumps(meta))
-        for name in ("agent.pt", "replay.npz", "loop.npz", "loop.json"):
-            _fsync_file(tmp / name)
-        _fsync_dir(tmp)
-        old = tmp.with_suffix(".old")
-        if folder.exists():
-            os.rename(folder, old)
-        os.rename(tmp, folder)
-        _fsync_dir(folder.parent)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_resume_state(

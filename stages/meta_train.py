@@ -11,6 +11,8 @@ data/meta/<setting>/<method>/ (agent and per-seed C, F, H).
 from __future__ import annotations
 
 import io
+import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -21,9 +23,18 @@ from pipeline.agents.td3 import TD3
 from pipeline.atomic import write_bytes, write_json
 from pipeline.envs import make_env
 from pipeline.evaluation import summarize
+from pipeline.guards import NonFiniteError
 from pipeline.meta.mcat import METHODS, MetaTrainer, build_seed_models, evaluate_contextual
+from pipeline.meta.resume import load_meta_state, save_meta_state
 from pipeline.transfer.windows import Windows
-from stages.common import argument_parser, check_setting_or_exit, load_params_or_exit, write_csv
+from stages.common import (
+    argument_parser,
+    check_setting_or_exit,
+    load_params_or_exit,
+    resume_folder,
+    run_fingerprint,
+    write_csv,
+)
 
 CURVE_HEADER = ("env_steps", "method", "seed", "task", "split", "dense_return", "delayed_return")
 EMBEDDING_HEADER = ("seed", "task")
@@ -91,17 +102,33 @@ def main(argv: list[str] | None = None) -> None:
                     rows.append((env_steps, args.method, params.seed + s, i, split, dense[s, i], delayed[s, i]))
         write_csv(report_dir / "curve.csv", CURVE_HEADER, rows)
 
+    resume = resume_folder(root, "meta_train", f"{args.setting}-{args.method}")
+    fingerprint = run_fingerprint(params, "meta_train", args.setting, args.method)
+    extra = load_meta_state(resume, trainer, fingerprint=fingerprint)
+    if extra is not None:
+        rows[:] = [tuple(r) for r in extra["rows"]]
+        print(f"meta_train {args.setting} {args.method}: resuming at env step {trainer.step * n_train}")
+
+    def checkpoint() -> None:
+        save_meta_state(resume, trainer, fingerprint=fingerprint, extra={"rows": rows})
+
     iterations = max(1, budget.meta_steps // n_train)
     run = f"{k} seed(s), {iterations * n_train} env steps each, delay {params.delay}"
     print(f"meta_train {args.setting} {args.method}: {run}")
     started = time.perf_counter()
-    trainer.run(
-        iterations,
-        start_steps=budget.meta_start_steps // n_train,
-        eval_every=max(1, budget.meta_eval_every // n_train),
-        evaluate=evaluate,
-        progress=not args.no_progress,
-    )
+    try:
+        trainer.run(
+            iterations,
+            start_steps=budget.meta_start_steps // n_train,
+            eval_every=max(1, budget.meta_eval_every // n_train),
+            evaluate=evaluate,
+            progress=not args.no_progress,
+            checkpoint=checkpoint,
+            checkpoint_every=max(1, budget.checkpoint_every // n_train) if budget.checkpoint_every else 0,
+        )
+    except NonFiniteError as err:
+        print(f"error: meta_train {args.setting} {args.method}: {err}; resume state kept: {resume}", file=sys.stderr)
+        raise SystemExit(3) from None
     wall = time.perf_counter() - started
     agent.save(out_dir / "agent.pt", {"setting": args.setting, "method": args.method, "tasks": list(tasks.train)})
     buffer = io.BytesIO()
@@ -134,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
             "wall_seconds": round(wall, 1),
         },
     )
+    shutil.rmtree(resume, ignore_errors=True)
     test = summary["test"]
     print(
         f"meta_train {args.setting} {args.method}: test return {test['mean']:.1f} ± {test['stderr']:.1f} ({wall:.0f} s)"

@@ -10,8 +10,10 @@ from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
 from pipeline.envs import SETTINGS, make_env
+from pipeline.guards import NonFiniteError
 from pipeline.meta.config import MetaConfig
 from pipeline.meta.mcat import METHODS, MetaTrainer, build_seed_models, evaluate_contextual
+from pipeline.meta.resume import load_meta_state, save_meta_state
 from pipeline.meta.streams import Streams
 from pipeline.models.config import ContextConfig, ForwardModelConfig, TranslatorConfig
 
@@ -105,3 +107,42 @@ def test_evaluation_reports_equal_dense_and_delayed_returns_over_whole_episodes(
     dense, delayed = evaluate_contextual(run.agent, run.models, envs, episodes=2, reset_seed=0, history=3)
     assert dense.shape == (2, 2)
     np.testing.assert_allclose(dense, delayed, rtol=1e-9)
+
+
+def test_interrupted_meta_training_resumes_bitwise(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def finish(run: MetaTrainer) -> list[float]:
+        run.run(60, start_steps=10, eval_every=1000, evaluate=lambda step: None, progress=False)
+        weights = [float(p.detach().double().sum()) for _, p in run.agent.named_parameters()]
+        models = [float(p.detach().double().sum()) for seed in run.models for p in seed.encoder.parameters()]
+        return [*weights, *models, float(run.features.double().sum()), float(run.transferred_episodes)]
+
+    expected = finish(trainer("hopper-size", "mcat", seeds=2))
+
+    folder = tmp_path / "resume"
+    run = trainer("hopper-size", "mcat", seeds=2)
+    real_train = run._train
+
+    def crash_at_step_50() -> dict[str, float]:
+        if run.step == 50:
+            raise KeyboardInterrupt
+        return real_train()
+
+    monkeypatch.setattr(run, "_train", crash_at_step_50)
+    with pytest.raises(KeyboardInterrupt):
+        run.run(60, start_steps=10, eval_every=1000, evaluate=lambda step: None, progress=False,
+                checkpoint=lambda: save_meta_state(folder, run, fingerprint="f", extra={"n": run.step}),
+                checkpoint_every=20)  # fmt: skip
+
+    fresh = trainer("hopper-size", "mcat", seeds=2)
+    assert load_meta_state(folder, fresh, fingerprint="other") is None
+    assert load_meta_state(folder, fresh, fingerprint="f") == {"n": 40}
+    assert fresh.step == 40
+    assert finish(fresh) == expected
+
+
+def test_nan_loss_stops_meta_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    run = trainer("halfcheetah-armature", "mcat_no_pt")
+    real = run.agent._critic_loss_fn
+    monkeypatch.setattr(run.agent, "_critic_loss_fn", lambda *a: real(*a) * float("nan"))
+    with pytest.raises(NonFiniteError, match=r"non-finite loss .*critic.* at env step 11"):
+        run.run(30, start_steps=10, eval_every=1000, evaluate=lambda step: None, progress=False)

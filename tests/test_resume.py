@@ -114,21 +114,13 @@ def test_nan_loss_stops_the_run_naming_it_and_keeps_the_last_state(tmp_path: Pat
     assert all(np.isfinite(v).all() for v in np.load(resume / "replay.npz").values())
 
 
-def _run_stage(params: Path, root: Path) -> subprocess.Popen:
+def _run_stage(module: str, args: list[str], params: Path, root: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "stages.pretrain_source", SETTING, "--params", str(params), "--root", str(root)]
-    return subprocess.Popen([*cmd, "--no-progress"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    cmd = [sys.executable, "-m", module, *args, "--params", str(params), "--root", str(root), "--no-progress"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
 
-def test_sigkilled_stage_resumes_to_the_uninterrupted_result(smoke_params: Path, tmp_path: Path) -> None:
-    raw = OmegaConf.load(smoke_params)
-    raw.budgets.smoke.pretrain_steps, raw.budgets.smoke.checkpoint_every = 1500, 300
-    OmegaConf.save(raw, smoke_params)
-    plain, killed = tmp_path / "plain", tmp_path / "killed"
-    assert _run_stage(smoke_params, plain).wait(timeout=300) == 0
-
-    process = _run_stage(smoke_params, killed)
-    resume = killed / ".resume/pretrain_source" / SETTING
+def _kill_after_first_checkpoint(process: subprocess.Popen, resume: Path) -> None:
     deadline = time.monotonic() + 300
     while not (resume / "loop.json").is_file():
         assert process.poll() is None, "the stage ended before its first checkpoint"
@@ -138,10 +130,39 @@ def test_sigkilled_stage_resumes_to_the_uninterrupted_result(smoke_params: Path,
     assert process.poll() is None, "the stage ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not (killed / "data/pretrain" / SETTING / "td3.pt").exists()
 
-    assert _run_stage(smoke_params, killed).wait(timeout=300) == 0
-    for name in ("data/pretrain/hopper-size/td3.pt", "reports/pretrain/hopper-size/curve.csv"):
+
+STAGE_RUNS = {  # stage -> (module args, budget changes, resume folder, outputs compared byte for byte)
+    "pretrain_source": (
+        [SETTING],
+        {"pretrain_steps": 1500, "checkpoint_every": 300},
+        ".resume/pretrain_source/hopper-size",
+        ["data/pretrain/hopper-size/td3.pt", "reports/pretrain/hopper-size/curve.csv"],
+    ),
+    "meta_train": (
+        [SETTING, "mcat"],
+        {"meta_steps": 2500, "meta_eval_every": 1000, "meta_retrain_every": 500, "checkpoint_every": 500},
+        ".resume/meta_train/hopper-size-mcat",
+        [f"data/meta/hopper-size/mcat/{f}" for f in ("agent.pt", "models.pt")]
+        + [f"reports/meta/hopper-size/mcat/{f}" for f in ("curve.csv", "embeddings.csv")],
+    ),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_RUNS))
+def test_sigkilled_stage_resumes_to_the_uninterrupted_result(stage: str, smoke_params: Path, tmp_path: Path) -> None:
+    args, budget, resume, outputs = STAGE_RUNS[stage]
+    raw = OmegaConf.load(smoke_params)
+    for key, value in budget.items():
+        raw.budgets.smoke[key] = value
+    OmegaConf.save(raw, smoke_params)
+    plain, killed = tmp_path / "plain", tmp_path / "killed"
+    assert _run_stage(f"stages.{stage}", args, smoke_params, plain).wait(timeout=300) == 0
+
+    _kill_after_first_checkpoint(_run_stage(f"stages.{stage}", args, smoke_params, killed), killed / resume)
+    assert not (killed / outputs[0]).exists()
+    assert _run_stage(f"stages.{stage}", args, smoke_params, killed).wait(timeout=300) == 0
+    for name in outputs:
         digests = [hashlib.sha256((root / name).read_bytes()).hexdigest() for root in (plain, killed)]
         assert digests[0] == digests[1], name
-    assert not resume.exists(), "a finished stage removes its resume state"
+    assert not (killed / resume).exists(), "a finished stage removes its resume state"

@@ -142,6 +142,26 @@ class SILBuffer:
         self._next[seed_index] = (start + keep) % self.capacity
         self.sizes[seed_index] = min(self.sizes[seed_index] + keep, self.capacity)
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Everything the buffer holds (rows, priorities, positions, generators) as numpy arrays."""
+        arrays = {name: getattr(self, name).cpu().numpy() for name in ("obs", "action", "returns", "priorities")}
+        if self.context is not None:
+            arrays["context"] = self.context.cpu().numpy()
+        arrays["sizes"], arrays["next"] = np.array(self.sizes), np.array(self._next)
+        arrays["max_priority"] = np.array(self.max_priority)
+        arrays["generators"] = np.stack([g.get_state().numpy() for g in self.generators])
+        return arrays
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        if arrays["obs"].shape != tuple(self.obs.shape):
+            raise ValueError(f"SIL state has shape {arrays['obs'].shape}, this buffer {tuple(self.obs.shape)}")
+        for name in ("obs", "action", "returns", "priorities") + (("context",) if self.context is not None else ()):
+            getattr(self, name).copy_(torch.from_numpy(arrays[name]))
+        self.sizes, self._next = arrays["sizes"].tolist(), arrays["next"].tolist()
+        self.max_priority = arrays["max_priority"].tolist()
+        for g, state in zip(self.generators, arrays["generators"], strict=True):
+            g.set_state(torch.from_numpy(state.copy()))
+
     def sample(self, batch_size: int) -> SILBatch:
         """`batch_size` transitions per seed, each seed from its own episodes, with replacement."""
         if min(self.sizes) == 0:

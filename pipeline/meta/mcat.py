@@ -263,8 +263,11 @@ class MetaTrainer:
         eval_every: int,
         evaluate: Callable[[int], None],
         progress: bool = True,
+        checkpoint: Callable[[], None] | None = None,
+        checkpoint_every: int = 0,
     ) -> None:
-        """Train until `steps` env steps per env; `evaluate(step)` at 0, every `eval_every` and at the end."""
+        """Train until `steps` loop steps; `evaluate(step)` at 0, every `eval_every` and at the end;
+        `checkpoint()` (save a resume state) every `checkpoint_every` steps before the last."""
         if self.step == 0:
             evaluate(0)
         bar = tqdm(total=steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True, mininterval=1)
@@ -292,5 +295,12 @@ class MetaTrainer:
                 self.retrain()
             if self.step % eval_every == 0 or self.step == steps:
                 evaluate(self.step)
+            if (
+                checkpoint is not None
+                and checkpoint_every > 0
+                and self.step % checkpoint_every == 0
+                and self.step < steps
+            ):
+                checkpoint()
             bar.update(1)
         bar.close()

@@ -29,6 +29,9 @@ class ContextBatch(NamedTuple):
     task: torch.Tensor  # [K, B] task index of each row
 
 
+_STORED = ("obs", "next_obs", "action", "reward", "not_done", "segment", "episode")
+
+
 class TaskReplay:
     def __init__(
         self,
@@ -75,6 +78,23 @@ class TaskReplay:
         self.episode[:, :, i] = torch.as_tensor(np.asarray(episode, dtype=np.int64))
         self._next = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The filled rows of every stream, the write position and the sampling generators (numpy arrays)."""
+        arrays = {name: getattr(self, name)[:, :, : self.size].numpy() for name in _STORED}
+        arrays["position"] = np.array([self._next, self.size, self.capacity], dtype=np.int64)
+        arrays["generators"] = np.stack([g.get_state().numpy() for g in self.generators])
+        return arrays
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        position, size, capacity = (int(x) for x in arrays["position"])
+        if capacity != self.capacity or arrays["obs"].shape[:2] != (self.n_seeds, self.n_tasks):
+            raise ValueError(f"replay state of shape {arrays['obs'].shape[:2]}, capacity {capacity} does not fit")
+        for name in _STORED:
+            getattr(self, name)[:, :, :size] = torch.from_numpy(arrays[name])
+        self._next, self.size = position, size
+        for g, state in zip(self.generators, arrays["generators"], strict=True):
+            g.set_state(torch.from_numpy(state.copy()))
 
     def sample(self, batch_size: int) -> ContextBatch:
         """`batch_size` rows per seed, tasks and rows uniform, from each seed's own generator."""

@@ -41,6 +41,15 @@ class RecentReturns:
         kept = [r for s, r in self._returns.get((task, source), ()) if step - s <= self.max_age]
         return float(np.mean(kept)) if kept else None
 
+    def to_json(self) -> list:
+        return [[task, source, [list(e) for e in entries]] for (task, source), entries in self._returns.items()]
+
+    def load_json(self, entries: list) -> None:
+        self._returns = {}
+        for task, source, kept in entries:
+            for step, episode_return in kept:
+                self.record(task, source, episode_return, step)
+
     def tried(self, task: int, source: int | None, step: int) -> bool:
         """Whether `source` has recent returns on `task`; forgotten ones count as untried (tried again)."""
         return self.mean(task, source, step) is not None
