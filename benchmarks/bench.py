@@ -44,11 +44,15 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.sb3_reference import sb3_td3
+from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
 from pipeline.atomic import write_json, write_text
 from pipeline.data.replay import ReplayBuffer
 from pipeline.envs import SETTINGS, Task, make_env, make_raw_env
+from pipeline.meta.config import MetaConfig
+from pipeline.meta.mcat import METHODS, MetaTrainer, build_seed_models
+from pipeline.models.config import ContextConfig, ForwardModelConfig, TranslatorConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,6 +95,10 @@ SB3_MISSING = f"stable-baselines3 not installed: pip install -e '.[bench]' (stab
 SB3_RATIO_TARGETS = {1: 1.4, 3: 2.0, 5: 2.5}  # fp32, by seeds batched
 BF16_RATIO_TARGET = 3.0  # bf16, seeds batched (K = 5), 2 threads; applies only if bf16 holds learning
 FLOOR_FRACTION_TARGETS = {5: 0.6}  # fp32 per-seed updates/s over the arithmetic floor, by seeds batched
+# Meta-training's step cost: MCAT on these armature tasks (params.yaml's train set) against plain TD3.
+META_TASKS = (0.1, 0.2, 0.3, 0.4, 0.5)
+META_RETRAIN_EVERY, META_RETRAIN_UPDATES = 5000, 200  # the default budget's refit schedule
+META_COST_TARGET = 1.3  # mcat's time per update step over plain TD3's
 
 
 @dataclass(frozen=True)
@@ -431,6 +439,79 @@ def device_update_rates(budget: Budget, device: str, sync: Callable[[], None]) -
     return out
 
 
+def meta_step_cost(budget: Budget) -> dict[str, Any]:
+    """Cost of one MCAT loop step (T tasks' env steps, one context-TD3 update, one SIL update) against one
+    plain TD3 step (one env step, one update), one seed, one thread, same nets and batch, same rounds.
+
+    `ratio_per_update` compares steps that each make one gradient update (the issue's per-step cost,
+    target META_COST_TARGET); the C/F/H refits, every `meta_retrain_every` env steps, are timed apart
+    and added per step as `retrain_s_per_step` (default budget: 200 updates per fit)."""
+    tasks = list(META_TASKS)
+    torch.manual_seed(0)
+    plain_env = make_env(TD3_SETTING, tasks[0])
+    space = plain_env.action_space
+    obs_dim, act_dim = plain_env.observation_space.shape[0], space.shape[0]
+    plain = TD3(obs_dim, act_dim, space.low, space.high, TD3Config(), seed=0)
+    buffer = ReplayBuffer(obs_dim, act_dim, capacity=budget.td3_buffer + 100_000, seed=0)
+    obs = plain_env.reset(seed=0)[0]
+    for _ in range(max(budget.td3_buffer, 256)):
+        action = space.sample()
+        next_obs, reward, terminated, truncated, _ = plain_env.step(action)
+        buffer.add(obs, action, reward, next_obs, terminated)
+        obs = plain_env.reset()[0] if terminated or truncated else next_obs
+
+    def plain_step() -> float:
+        nonlocal obs
+        action = np.clip(plain.select_action(obs) + np.random.normal(0, 0.1, act_dim), space.low, space.high)
+        next_obs, reward, terminated, truncated, _ = plain_env.step(action)
+        buffer.add(obs, action, reward, next_obs, terminated)
+        obs = plain_env.reset()[0] if terminated or truncated else next_obs
+        plain.train(buffer.sample(256))
+        return 1.0
+
+    context, forward, translator = ContextConfig(), ForwardModelConfig(), TranslatorConfig()
+    envs = [[make_env(TD3_SETTING, t, delay=META_DELAY) for t in tasks]]
+    agent = TD3(obs_dim, act_dim, space.low, space.high, TD3Config(), context_dim=context.z_dim, seed=0)
+    models = [build_seed_models(obs_dim, act_dim, space.low, space.high, context, forward, translator)]
+    retrain_updates = 5 if budget.name == "quick" else META_RETRAIN_UPDATES
+    trainer = MetaTrainer(
+        agent, models, envs, METHODS["mcat"], meta=MetaConfig(replay_capacity=200_000), context=context,
+        forward=forward, translator=translator, sil=SILConfig(), retrain_every=10**9,
+        retrain_updates=retrain_updates, seed=0,
+    )  # fmt: skip
+    warm = max(budget.td3_buffer // len(tasks), 300)
+    trainer.run(warm, start_steps=warm // 2, eval_every=10**9, evaluate=lambda step: None, progress=False)
+    started = time.perf_counter()
+    trainer.retrain()  # C + F and H fits on the replay, as every meta_retrain_every env steps
+    retrain_s = time.perf_counter() - started
+
+    def meta_step() -> float:
+        trainer.run(trainer.step + 1, start_steps=0, eval_every=10**9, evaluate=lambda step: None, progress=False)
+        return 1.0
+
+    with torch_threads(1):
+        samples = interleaved(
+            {"plain": partial(rate, plain_step, 1, budget), "mcat": partial(rate, meta_step, 1, budget)},
+            budget.td3_repeats,
+        )
+    rates = medians(samples)
+    retrain_per_step = retrain_s / (META_RETRAIN_EVERY / len(tasks))
+    ratio = paired_ratio(samples["plain"], samples["mcat"])  # mcat's time per step over plain's
+    with_refits = ratio + retrain_per_step * rates["plain"]
+    return {
+        "tasks": len(tasks),
+        "plain_td3_steps_per_s": rates["plain"],
+        "mcat_steps_per_s": rates["mcat"],
+        "ratio_per_update": ratio,
+        "retrain_s": retrain_s,
+        "retrain_s_per_step": retrain_per_step,
+        "ratio_per_update_with_refits": with_refits,
+        "ratio_per_env_step_with_refits": with_refits / len(tasks),
+        "target": META_COST_TARGET,
+        "meets_target": with_refits <= META_COST_TARGET,
+    }
+
+
 def peak_rss_mb(budget: Budget) -> float:
     """Peak resident memory (MiB) of this benchmark process, over all sections before this one."""
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
@@ -445,6 +526,7 @@ SECTIONS: dict[str, Callable[[Budget], Any]] = {
     "precision": precision,
     "arithmetic_floor": arithmetic_floor,
     "gpu": gpu_update_rates,
+    "meta_step_cost": meta_step_cost,
     "peak_rss_mb": peak_rss_mb,
 }
 
