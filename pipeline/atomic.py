@@ -67,7 +67,12 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         old = tmp.with_suffix(".old")
         if path.exists():
             os.rename(path, old)
-        os.rename(tmp, path)
+        try:
+            os.rename(tmp, path)
+        except BaseException:
+            if old.exists():
+                os.rename(old, path)
+            raise
         _fsync(path.parent)
         shutil.rmtree(old, ignore_errors=True)
     finally:

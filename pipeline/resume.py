@@ -22,7 +22,7 @@ import torch
 from pipeline.agents.td3 import TD3
 from pipeline.atomic import atomic_folder
 from pipeline.data.replay import ReplayBuffer
-from pipeline.envs.state import get_env_state, set_env_state
+from pipeline.envs.state import get_env_states, set_env_states
 
 RESUME_VERSION = 1
 
@@ -46,13 +46,8 @@ def save_resume_state(
     with atomic_folder(folder) as tmp:
         torch.save(agent.state_dict(), tmp / "agent.pt")
         np.savez(tmp / "replay.npz", **buffer.state_arrays())
-        env_states = [get_env_state(env) for env in envs]
-        np.savez(
-            tmp / "loop.npz",
-            obs=loop.obs,
-            physics=np.stack([s.pop("physics") for s in env_states]),
-            body_positions=np.stack([s.pop("body_positions") for s in env_states]),
-        )
+        env_states, env_arrays = get_env_states(envs)
+        np.savez(tmp / "loop.npz", obs=loop.obs, **env_arrays)
         meta = {
             "version": RESUME_VERSION,
             "fingerprint": fingerprint,
@@ -87,9 +82,8 @@ def load_resume_state(
     with np.load(folder / "replay.npz") as replay:
         buffer.load_state_arrays(dict(replay))
     with np.load(folder / "loop.npz") as arrays:
-        obs, physics, body_positions = arrays["obs"], arrays["physics"], arrays["body_positions"]
+        loop = dict(arrays)
     for rng, state in zip(rngs, meta["rngs"], strict=True):
         rng.bit_generator.state = state
-    for env, state, phys, bodies in zip(envs, meta["envs"], physics, body_positions, strict=True):
-        set_env_state(env, {**state, "physics": phys, "body_positions": bodies})
-    return LoopState(int(meta["step"]), obs, meta["curves"])
+    set_env_states(envs, meta["envs"], loop)
+    return LoopState(int(meta["step"]), loop["obs"], meta["curves"])

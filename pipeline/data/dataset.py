@@ -43,7 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.atomic import atomic_path, write_json
+from pipeline.atomic import atomic_folder, write_json
 
 SCHEMA_VERSION = 1
 TRANSITIONS_FILE = "transitions.parquet"
@@ -276,21 +276,11 @@ def episodes_table(transitions: Transitions, success: np.ndarray | None = None) 
     return pa.Table.from_arrays(arrays, schema=EPISODES_SCHEMA)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_dataset(root: Path, transitions: Transitions, info: DatasetInfo, success: np.ndarray | None = None) -> None:
     """Check, then write a dataset folder at `root`, replacing an older dataset there.
 
-    The folder is built beside `root` (`.<name>.<random>.tmp`) and renamed onto it once complete,
-    so `root` never holds a partial dataset. A writer killed between moving the old dataset aside
-    (`.<name>.<random>.old`) and renaming the new one leaves no dataset at `root` rather than a
-    partial one; a failed write removes its temp folder.
+    The folder is built beside `root` and renamed onto it once complete (`pipeline.atomic.atomic_folder`),
+    so `root` never holds a partial dataset; a failed write removes its temp folder and keeps the old one.
     """
     root = Path(root)
     _check_info(info, root / INFO_FILE)
@@ -306,30 +296,11 @@ def write_dataset(root: Path, transitions: Transitions, info: DatasetInfo, succe
     table = pa.Table.from_arrays(columns, schema=schema)
     if root.exists() and not (root.is_dir() and ((root / INFO_FILE).is_file() or not any(root.iterdir()))):
         raise DatasetError(f"{root}: exists and is neither a dataset nor empty; not replacing it")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.parent / f".{root.name}.{secrets.token_hex(4)}.tmp"
-    tmp.mkdir()
-    try:
-        with atomic_path(tmp / TRANSITIONS_FILE) as path:
-            pq.write_table(table, path, **_WRITE_OPTIONS)
-        with atomic_path(tmp / EPISODES_FILE) as path:
-            pq.write_table(episodes, path, **_WRITE_OPTIONS)
+    with atomic_folder(root) as tmp:
+        (tmp / "meta").mkdir()
+        pq.write_table(table, tmp / TRANSITIONS_FILE, **_WRITE_OPTIONS)
+        pq.write_table(episodes, tmp / EPISODES_FILE, **_WRITE_OPTIONS)
         write_json(tmp / INFO_FILE, info.to_json())
-        _fsync_dir(tmp / "meta")
-        _fsync_dir(tmp)
-        old = tmp.with_suffix(".old")
-        if root.exists():
-            os.rename(root, old)
-        try:
-            os.rename(tmp, root)
-        except BaseException:
-            if old.exists():
-                os.rename(old, root)
-            raise
-        _fsync_dir(root.parent)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _read_table(path: Path, expected: pa.Schema) -> pa.Table:

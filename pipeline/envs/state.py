@@ -12,6 +12,7 @@ order checks). Arrays are float64 numpy arrays; everything else is JSON-compatib
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium
@@ -19,6 +20,7 @@ import mujoco
 import numpy as np
 
 _STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
+_ARRAYS = ("physics", "body_positions")  # the float64 array parts of a state
 
 
 def _layers(env: gymnasium.Env) -> list[gymnasium.Env]:
@@ -67,3 +69,18 @@ def set_env_state(env: gymnasium.Env, state: dict[str, Any]) -> None:
     for layer, (_, scalars) in zip(layers, state["layers"], strict=True):
         for key, value in scalars.items():
             setattr(layer, key, value)
+
+
+def get_env_states(envs: Sequence[gymnasium.Env]) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Several envs' states as (JSON-compatible parts, arrays stacked over the envs) for npz + JSON files."""
+    states = [get_env_state(env) for env in envs]
+    arrays = {key: np.stack([s.pop(key) for s in states]) for key in _ARRAYS}
+    return states, arrays
+
+
+def set_env_states(
+    envs: Sequence[gymnasium.Env], parts: Sequence[dict[str, Any]], arrays: dict[str, np.ndarray]
+) -> None:
+    """Restore what `get_env_states` returned."""
+    for n, (env, part) in enumerate(zip(envs, parts, strict=True)):
+        set_env_state(env, {**part, **{key: arrays[key][n] for key in _ARRAYS}})

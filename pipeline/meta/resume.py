@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pipeline.atomic import atomic_folder
-from pipeline.envs.state import get_env_state, set_env_state
+from pipeline.envs.state import get_env_states, set_env_states
 from pipeline.meta.mcat import MetaTrainer
 
 VERSION = 1
@@ -50,7 +50,7 @@ def save_meta_state(folder: Path, trainer: MetaTrainer, *, fingerprint: str, ext
         if trainer.sil_buffer is not None:
             np.savez(tmp / "sil.npz", **trainer.sil_buffer.state_arrays())
         streams = trainer.streams
-        env_states = [get_env_state(env) for row in trainer.envs for env in row]
+        env_states, env_arrays = get_env_states([env for row in trainer.envs for env in row])
         np.savez(
             tmp / "loop.npz",
             obs=streams.obs,
@@ -59,8 +59,7 @@ def save_meta_state(folder: Path, trainer: MetaTrainer, *, fingerprint: str, ext
             received=streams.received,
             dense=streams.dense,
             sources=trainer.sources,
-            physics=np.stack([s.pop("physics") for s in env_states]),
-            body_positions=np.stack([s.pop("body_positions") for s in env_states]),
+            **env_arrays,
             **_episode_logs(trainer),
         )
         meta = {
@@ -104,10 +103,7 @@ def load_meta_state(folder: Path, trainer: MetaTrainer, *, fingerprint: str) -> 
     streams = trainer.streams
     streams.obs, streams.segment, streams.episode = loop["obs"], loop["segment"], loop["episode"]
     streams.received, streams.dense, trainer.sources = loop["received"], loop["dense"], loop["sources"]
-    envs = [env for row in trainer.envs for env in row]
-    saved = zip(meta["envs"], loop["physics"], loop["body_positions"], strict=True)
-    for env, (env_state, physics, bodies) in zip(envs, saved, strict=True):
-        set_env_state(env, {**env_state, "physics": physics, "body_positions": bodies})
+    set_env_states([env for row in trainer.envs for env in row], meta["envs"], loop)
     starts = np.r_[0, np.cumsum(loop["log_lengths"])]
     for n, (k, i) in enumerate(np.ndindex(trainer.n_seeds, trainer.n_tasks)):
         rows = range(starts[n], starts[n + 1])
