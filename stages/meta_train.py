@@ -10,6 +10,7 @@ data/meta/<setting>/<method>/ (agent and per-seed C, F, H).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 import sys
@@ -40,6 +41,7 @@ CURVE_HEADER = ("env_steps", "method", "seed", "task", "split", "dense_return", 
 EMBEDDING_HEADER = ("seed", "task")
 EMBEDDING_SEGMENTS = 50  # context segments per (seed, task) in embeddings.csv (App. D.5's scatter)
 EVAL_SEED_OFFSET = 70_000  # evaluation resets apart from training's
+MODEL_INIT_OFFSET = 4000  # torch seed of seed k's C, F, H: seed + this + k
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,15 +75,16 @@ def main(argv: list[str] | None = None) -> None:
                 seed=params.seed, n_seeds=k)  # fmt: skip
     models = []
     for s in range(k):
-        torch.manual_seed(params.seed + s)
+        torch.manual_seed(params.seed + MODEL_INIT_OFFSET + s)  # apart from TD3's generators
         models.append(build_seed_models(obs_dim, action_dim, space.low, space.high, params.context,
                                         params.forward_model, params.translator))  # fmt: skip
+    iterations = max(1, budget.meta_steps // n_train)  # loop steps: each steps every training task once
     trainer = MetaTrainer(
         agent,
         models,
         envs,
         METHODS[args.method],
-        meta=params.meta,
+        meta=dataclasses.replace(params.meta, replay_capacity=min(params.meta.replay_capacity, iterations)),
         context=params.context,
         forward=params.forward_model,
         translator=params.translator,
@@ -112,7 +115,6 @@ def main(argv: list[str] | None = None) -> None:
     def checkpoint() -> None:
         save_meta_state(resume, trainer, fingerprint=fingerprint, extra={"rows": rows})
 
-    iterations = max(1, budget.meta_steps // n_train)
     run = f"{k} seed(s), {iterations * n_train} env steps each, delay {params.delay}"
     print(f"meta_train {args.setting} {args.method}: {run}")
     started = time.perf_counter()

@@ -17,9 +17,8 @@ def filled(capacity: int, steps: int, episode_length: int) -> TaskReplay:
     for t in range(steps):
         obs = np.broadcast_to(base + t, (K, T, OBS)).astype(np.float32)
         action = np.full((K, T, ACT), t / 10, np.float32)
-        segment = np.full((K, T, HIST, OBS + ACT), t, np.float32)
         episode = np.full((K, T), t // episode_length)
-        replay.add(obs, action, np.full((K, T), t), obs + 1, np.zeros((K, T), bool), segment, episode)
+        replay.add(obs, action, np.full((K, T), t), obs + 1, np.zeros((K, T), bool), episode)
     return replay
 
 
@@ -33,6 +32,20 @@ def test_samples_rows_of_their_own_seed_and_task_with_the_next_segment() -> None
     assert torch.equal(batch.next_history[:, :, :-1], batch.history[:, :, 1:])
     step = torch.cat([batch.next_obs - batch.obs, batch.action], -1)
     assert torch.equal(batch.next_history[:, :, -1], step)
+
+
+def test_segments_hold_the_episode_steps_before_each_row_and_zeros_before_it() -> None:
+    for steps in (20, 23):  # the ring not full / wrapped (rows 13..22 kept: row 13's predecessors are gone)
+        replay = filled(capacity=10 if steps == 23 else 50, steps=steps, episode_length=7)
+        batch = replay.sample(200)
+        t = batch.reward.long()  # row of step t
+        back = torch.arange(HIST, 0, -1)  # oldest first
+        before = t[..., None] - back
+        first_kept = steps - replay.size
+        valid = (before >= (t // 7 * 7)[..., None]) & (before >= first_kept)  # same episode, still stored
+        expected_action = torch.where(valid, before / 10, torch.zeros(()))
+        assert torch.allclose(batch.history[..., -1], expected_action.float())  # the action column
+        assert torch.equal(batch.history[..., 0], valid.float())  # Δs = 1 where a step exists, else 0
 
 
 def test_sampling_is_deterministic_per_seed() -> None:

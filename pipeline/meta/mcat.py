@@ -10,8 +10,9 @@ task i in lockstep:
    z_k(·); plus Gaussian exploration noise; uniform random actions for the first `start_steps`;
 2. store the transition with its context segment in the task's replay; at an episode's end,
    record its return for the transfer rule and (with SIL) the episode for self-imitation;
-3. one TD3 update of every seed on a batch drawn uniformly over tasks, contexts from C (fixed
-   here), and the SIL updates;
+3. T TD3 updates of every seed (one per env step) on batches drawn uniformly over tasks, contexts
+   from C (fixed here), each followed by the SIL updates (SIL re-encodes its stored segments with
+   today's C);
 4. every `retrain_every` steps: C and F on the replay (L_forw + L_cont), the task features and,
    with PT, H through the frozen F (design.md section 3).
 
@@ -44,6 +45,10 @@ from pipeline.models.forward import GaussianForwardModel
 from pipeline.models.translator import ActionTranslator
 from pipeline.transfer.fit import fit_context_and_forward, fit_translator, task_features
 from pipeline.transfer.windows import Windows
+
+NOISE_STREAM = 101  # numpy seeds [seed, k, NOISE_STREAM]: exploration noise, apart from every other stream
+ACTION_SPACE_OFFSET = 500  # random start actions of env (k, i): seed + 1000 k + i + this (its resets: without it)
+REPLAY_OFFSET = 3000  # torch generators of replay sampling: seed + this + k (TD3's own use seed + k)
 
 
 class MethodSpec(NamedTuple):
@@ -151,25 +156,35 @@ class MetaTrainer:
         self.agent, self.models, self.envs, self.method = agent, list(models), envs, method
         self.meta, self.context, self.forward, self.translator, self.sil = meta, context, forward, translator, sil
         self.n_seeds, self.n_tasks = k, t
+        self._segment_size = context.history * (agent.obs_dim + agent.action_dim)  # SIL keeps segments, not z
         self.retrain_every, self.retrain_updates = retrain_every, retrain_updates
         space = envs[0][0].action_space
         self.low, self.high = space.low, space.high
         self.noise_std = agent.config.expl_noise * (self.high - self.low) / 2
-        self.rngs = [np.random.default_rng(seed + s) for s in range(k)]
+        # every random stream its own: exploration noise, env resets, random actions, replay sampling
+        self.rngs = [np.random.default_rng([seed, s, NOISE_STREAM]) for s in range(k)]
         for s, row in enumerate(envs):
             for i, env in enumerate(row):
-                env.action_space.seed(seed + 1000 * s + i)
+                env.action_space.seed(seed + 1000 * s + i + ACTION_SPACE_OFFSET)
         self.replay = TaskReplay(
-            agent.obs_dim, agent.action_dim, t, meta.replay_capacity, context.history, seed=seed, n_seeds=k
+            agent.obs_dim,
+            agent.action_dim,
+            t,
+            meta.replay_capacity,
+            context.history,
+            seed=seed + REPLAY_OFFSET,
+            n_seeds=k,
         )
         self.sil_buffer = (
-            SILBuffer(agent.obs_dim, agent.action_dim, sil.capacity, context_dim=context.z_dim, seed=seed + 500,
+            SILBuffer(agent.obs_dim, agent.action_dim, sil.capacity, context_dim=self._segment_size, seed=seed + 500,
                       n_seeds=k, alpha=sil.alpha, beta=sil.beta)
             if method.sil else None
         )  # fmt: skip
         self.histories = [RecentReturns(t, meta.transfer) for _ in range(k)]
         self.features = torch.zeros(k, t, context.z_dim)
-        self.translator_ready = False
+        self.translator_ready = np.zeros(k, bool)  # per seed: H fitted at least once (with PT)
+        self.episode_start = np.zeros((k, t), np.int64)  # loop step at which each running episode began
+        self.start_steps = 0
         self.sources = np.full((k, t), -1)  # the acting policy of each running episode: -1 learned, j transferred
         self.generators = [torch.Generator().manual_seed(seed + 2000 + s) for s in range(k)]
         self.streams = Streams(envs, context.history, seed + 1000 * np.arange(k)[:, None] + np.arange(t)[None, :])
@@ -195,25 +210,31 @@ class MetaTrainer:
             actions = torch.where(torch.as_tensor(transferred)[..., None], translated, actions)
         return actions.numpy(), z.numpy()
 
-    def act(self, start_steps: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exploration actions [K, T, act] for this step, and the online contexts [K, T, z]."""
-        if self.step < start_steps:
-            actions = np.stack([[env.action_space.sample() for env in row] for row in self.envs])
-            return actions.astype(np.float32), encode(self.models, self.streams.segment).numpy()
-        actions, z = self._policy_actions()
+    def act(self) -> np.ndarray:
+        """Exploration actions [K, T, act] for this step."""
+        if self.step < self.start_steps:
+            return np.stack([[env.action_space.sample() for env in row] for row in self.envs]).astype(np.float32)
+        actions, _ = self._policy_actions()
         noise = np.stack([rng.normal(0.0, self.noise_std, actions.shape[1:]) for rng in self.rngs])
-        return np.clip(actions + noise, self.low, self.high).astype(np.float32), z
+        return np.clip(actions + noise, self.low, self.high).astype(np.float32)
 
     def _end_episode(self, k: int, i: int, received: float) -> None:
-        source = int(self.sources[k, i])
-        self.histories[k].record(i, LEARNED if source < 0 else source, received, self.step)
+        """Book the finished episode of seed k on task i and pick the policy of its next episode.
+
+        Episodes begun during the random start steps say nothing about a policy: not recorded.
+        The transfer rule's clock is env steps of all tasks (its `max_age` is per task x tasks)."""
+        env_steps = self.step * self.n_tasks
+        if self.episode_start[k, i] >= self.start_steps:
+            source = int(self.sources[k, i])
+            self.histories[k].record(i, LEARNED if source < 0 else source, received, env_steps)
         if self.sil_buffer is not None and self.episodes[k][i]:
-            obs, actions, rewards, contexts = (np.stack(x) for x in zip(*self.episodes[k][i], strict=True))
-            self.sil_buffer.add_episode(k, obs, actions, rewards, self.agent.config.discount, contexts)
+            obs, actions, rewards, segments = (np.stack(x) for x in zip(*self.episodes[k][i], strict=True))
+            self.sil_buffer.add_episode(k, obs, actions, rewards, self.agent.config.discount, segments)
         self.episodes[k][i] = []
+        self.episode_start[k, i] = self.step
         choice = None
-        if self.method.transfer and self.translator_ready:
-            choice = choose_policy(self.histories[k], i, self.step)
+        if self.method.transfer and self.translator_ready[k] and self.step >= self.start_steps:
+            choice = choose_policy(self.histories[k], i, env_steps)
         self.sources[k, i] = -1 if choice is None else choice
         self.transferred_episodes += choice is not None
 
@@ -226,6 +247,8 @@ class MetaTrainer:
         if self.sil_buffer is not None and min(self.sil_buffer.sizes) > 0:
             for _ in range(self.sil.updates_per_step):
                 sil_batch = self.sil_buffer.sample(self.sil.batch_size)
+                segments = sil_batch.context.unflatten(-1, (self.context.history, -1))
+                sil_batch = sil_batch._replace(context=encode(self.models, segments))  # today's C, not the stored z
                 actor_loss, critic_loss, advantages = sil_losses(agent, sil_batch, self.sil)
                 agent.critic_optimizer.zero_grad(set_to_none=True)
                 agent.actor_optimizer.zero_grad(set_to_none=True)
@@ -245,7 +268,7 @@ class MetaTrainer:
             try:
                 windows = [Windows(d, history, future) for d in data]
             except ValueError:
-                return  # no task has an episode of history + future steps yet: try at the next retrain
+                continue  # a task of this seed has no episode of history + future steps yet: next retrain
             g = self.generators[k]
             fit_context_and_forward(m.encoder, m.forward, windows, self.context, self.forward, schedule, generator=g,
                                     progress=progress)  # fmt: skip
@@ -253,7 +276,7 @@ class MetaTrainer:
             if self.method.transfer:
                 fit_translator(m.translator, m.forward, data, self.translator, schedule, generator=g,
                                features=self.features[k], progress=progress)  # fmt: skip
-        self.translator_ready = self.method.transfer
+                self.translator_ready[k] = True
 
     def run(
         self,
@@ -268,29 +291,31 @@ class MetaTrainer:
     ) -> None:
         """Train until `steps` loop steps; `evaluate(step)` at 0, every `eval_every` and at the end;
         `checkpoint()` (save a resume state) every `checkpoint_every` steps before the last."""
+        self.start_steps = start_steps
         if self.step == 0:
             evaluate(0)
         bar = tqdm(total=steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True, mininterval=1)
         active = np.ones((self.n_seeds, self.n_tasks), bool)
         while self.step < steps:
-            actions, z = self.act(start_steps)
+            actions = self.act()
             streams = self.streams
-            obs, segment, episode = streams.obs.copy(), streams.segment.copy(), streams.episode.copy()
+            obs, episode, segment = streams.obs.copy(), streams.episode.copy(), streams.segment.copy()
             rewards, next_obs, terminated, ended = streams.step(actions, active)
             if not (np.isfinite(next_obs).all() and np.isfinite(rewards).all()):
-                raise NonFiniteError(f"non-finite observation or reward at env step {self.step + 1}")
-            self.replay.add(obs, actions, rewards, next_obs, terminated, segment, episode)
+                raise NonFiniteError(f"non-finite observation or reward at env step {(self.step + 1) * self.n_tasks}")
+            self.replay.add(obs, actions, rewards, next_obs, terminated, episode)
             if self.sil_buffer is not None:
                 for k in range(self.n_seeds):
                     for i in range(self.n_tasks):
-                        self.episodes[k][i].append((obs[k, i], actions[k, i], rewards[k, i], z[k, i]))
+                        self.episodes[k][i].append((obs[k, i], actions[k, i], rewards[k, i], segment[k, i].ravel()))
             self.step += 1
             for done in streams.advance(actions, next_obs, active, ended):
                 self._end_episode(done.seed, done.task, done.received)
             if self.step > start_steps:
-                losses = self._train()
-                if not all(np.isfinite(v) for v in losses.values()):
-                    raise NonFiniteError(f"non-finite loss {losses} at env step {self.step}")
+                for _ in range(self.n_tasks):  # one update per env step of each task (design.md: every step)
+                    losses = self._train()
+                    if not all(np.isfinite(v) for v in losses.values()):
+                        raise NonFiniteError(f"non-finite loss {losses} at env step {self.step * self.n_tasks}")
             if self.step % self.retrain_every == 0:
                 self.retrain()
             if self.step % eval_every == 0 or self.step == steps:

@@ -59,6 +59,7 @@ def save_meta_state(folder: Path, trainer: MetaTrainer, *, fingerprint: str, ext
             received=streams.received,
             dense=streams.dense,
             sources=trainer.sources,
+            episode_start=trainer.episode_start,
             **env_arrays,
             **_episode_logs(trainer),
         )
@@ -67,7 +68,7 @@ def save_meta_state(folder: Path, trainer: MetaTrainer, *, fingerprint: str, ext
             "fingerprint": fingerprint,
             "step": trainer.step,
             "transferred_episodes": trainer.transferred_episodes,
-            "translator_ready": trainer.translator_ready,
+            "translator_ready": trainer.translator_ready.tolist(),
             "histories": [h.to_json() for h in trainer.histories],
             "rngs": [rng.bit_generator.state for rng in trainer.rngs],
             "envs": env_states,
@@ -115,5 +116,6 @@ def load_meta_state(folder: Path, trainer: MetaTrainer, *, fingerprint: str) -> 
     for rng, saved in zip(trainer.rngs, meta["rngs"], strict=True):
         rng.bit_generator.state = saved
     trainer.step, trainer.transferred_episodes = meta["step"], meta["transferred_episodes"]
-    trainer.translator_ready = meta["translator_ready"]
+    trainer.translator_ready = np.array(meta["translator_ready"], bool)
+    trainer.episode_start = loop["episode_start"]
     return meta["extra"]

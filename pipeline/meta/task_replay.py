@@ -1,11 +1,13 @@
-"""Per-task replay for meta-training: K seeds x T tasks of transitions, each with its context segment.
+"""Per-task replay for meta-training: K seeds x T tasks of transitions, and their context segments.
 
 Each (seed, task) pair is one env stream written in order, so consecutive rows of a stream are
-consecutive env steps; `episode` numbers the stream's episodes. Every transition keeps the K_h
-(Δs, a) pairs before it in its episode (zeros before the episode's start): the context encoder
-C reads them, and the next transition's segment is this one's shifted by the step itself, so
-TD3's next context needs no second lookup. Storage is preallocated torch tensors
-[seeds, tasks, capacity, ...]; `task_data` exports a stream in the layout the C/F/H fits use.
+consecutive env steps; `episode` numbers the stream's episodes. A sampled transition comes with
+its context segment, the K_h (Δs, a) pairs before it in its episode (zeros before the episode's
+start, as when acting; also for the few rows whose predecessors the ring already overwrote),
+rebuilt from the neighbouring rows rather than stored (a segment is 10x a transition's size),
+and with the next transition's segment: this one shifted by the step itself. Storage is
+preallocated torch tensors [seeds, tasks, capacity, ...]; `task_data` exports a stream in the
+layout the C/F/H fits use.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class ContextBatch(NamedTuple):
     task: torch.Tensor  # [K, B] task index of each row
 
 
-_STORED = ("obs", "next_obs", "action", "reward", "not_done", "segment", "episode")
+_STORED = ("obs", "next_obs", "action", "reward", "not_done", "episode")
 
 
 class TaskReplay:
@@ -53,7 +55,6 @@ class TaskReplay:
         self.action = torch.zeros(*shape, action_dim)
         self.reward = torch.zeros(shape)
         self.not_done = torch.zeros(shape)
-        self.segment = torch.zeros(*shape, history, obs_dim + action_dim)
         self.episode = torch.zeros(shape, dtype=torch.int64)
         self.size = 0  # rows per stream (all streams advance together)
         self._next = 0
@@ -66,12 +67,11 @@ class TaskReplay:
         reward: np.ndarray,
         next_obs: np.ndarray,
         terminated: np.ndarray,
-        segment: np.ndarray,
         episode: np.ndarray,
     ) -> None:
-        """One step of every stream: arrays [K, T, ...] (segment [K, T, K_h, step]; episode [K, T] ids)."""
+        """One step of every stream: arrays [K, T, ...] (episode: [K, T] episode ids)."""
         i = self._next
-        for name, value in (("obs", obs), ("action", action), ("next_obs", next_obs), ("segment", segment)):
+        for name, value in (("obs", obs), ("action", action), ("next_obs", next_obs)):
             getattr(self, name)[:, :, i] = torch.as_tensor(np.asarray(value, dtype=np.float32))
         self.reward[:, :, i] = torch.as_tensor(np.asarray(reward, dtype=np.float32))
         self.not_done[:, :, i] = 1.0 - torch.as_tensor(np.asarray(terminated, dtype=np.float32))
@@ -111,7 +111,7 @@ class TaskReplay:
         task = torch.stack([t for t, _ in picks])
         row = torch.stack([r for _, r in picks])
         index = (seed, task, row)
-        segment = self.segment[index]
+        segment = self._segments(seed, task, row)
         step = torch.cat([self.next_obs[index] - self.obs[index], self.action[index]], -1)
         next_segment = torch.cat([segment[:, :, 1:], step.unsqueeze(2)], 2)
         return ContextBatch(
@@ -124,6 +124,17 @@ class TaskReplay:
             next_segment,
             task,
         )
+
+    def _segments(self, seed: torch.Tensor, task: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+        """The (Δs, a) of the K_h rows before each `row` [K, B] in its episode: [K, B, K_h, step]."""
+        back = torch.arange(self.history, 0, -1)  # K_h, ..., 1 rows back, oldest first
+        rows = (row[..., None] - back) % self.capacity
+        age = (row[..., None] - self._next) % self.capacity  # 0 = the oldest stored row
+        kept = age >= back if self.size == self.capacity else (row[..., None] - back) >= 0
+        s, t = seed[..., None], task[..., None]
+        same = kept & (self.episode[s, t, rows] == self.episode[seed, task, row][..., None])
+        steps = torch.cat([self.next_obs[s, t, rows] - self.obs[s, t, rows], self.action[s, t, rows]], -1)
+        return steps * same[..., None]
 
     def task_data(self, seed_index: int, task: int) -> TaskData:
         """One stream's rows, oldest first, as the C/F/H fits take them (frame and steps_left from `episode`;
