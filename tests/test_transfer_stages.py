@@ -169,3 +169,14 @@ def test_nan_loss_in_a_fit_stops_translator_training(
     assert "non-finite forward loss" in err and "context + forward" in err and "resume state kept" in err
     state = torch.load(tmp_path / ".resume/train_translator" / SETTING / "state.pt", weights_only=True)
     assert state["done"] == 3  # the three fits before the NaN are kept
+
+
+def test_translator_loss_comparison_runs_on_a_finished_run(smoke_branch: tuple[Path, Path], tmp_path: Path) -> None:
+    from benchmarks import translator_loss
+
+    params, root = smoke_branch
+    out = tmp_path / "losses.json"
+    translator_loss.main([SETTING, "--params", str(params), "--root", str(root), "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert set(result["transferred_return"]) == {"nll", "mean_l1"}
+    assert all(len(r["per_seed"]) == 1 for r in result["transferred_return"].values())  # smoke: one seed
