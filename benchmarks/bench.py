@@ -440,8 +440,9 @@ def device_update_rates(budget: Budget, device: str, sync: Callable[[], None]) -
 
 
 def meta_step_cost(budget: Budget) -> dict[str, Any]:
-    """Cost per env step of MCAT (a loop step: T tasks' env steps, T context-TD3 updates, T SIL updates)
-    against plain TD3 (one env step, one update), one seed, one thread, same nets and batch, same rounds.
+    """Cost per env step of MCAT (a loop step: T tasks' env steps, T context-TD3 updates, SIL updates at
+    SILConfig's default rate, cached contexts) against plain TD3 (one env step, one update), one seed, one
+    thread, same nets and batch, same rounds.
 
     `ratio_per_env_step` is the issue's per-step cost (target META_COST_TARGET); the C/F/H refits, every
     `meta_retrain_every` env steps, are timed apart and added per env step (default budget: 200 updates

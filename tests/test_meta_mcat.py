@@ -76,6 +76,31 @@ def test_transfer_happens_once_a_task_does_clearly_better() -> None:
     assert np.isfinite(actions).all()
 
 
+@pytest.mark.parametrize("rate", [0.0, 0.125, 0.3, 1.0, 2.0])
+def test_sil_updates_are_spread_evenly_at_the_configured_rate(rate: float) -> None:
+    run = trainer("halfcheetah-armature", "mcat")
+    run.sil.updates_per_step = rate
+    due = []
+    for n in range(1, 81):
+        run.agent.total_it = n
+        due.append(run._sil_updates_due())
+    assert sum(due) == int(80 * rate) and max(due) - min(due) <= 1
+    if rate == 0.125:
+        assert [n for n, d in enumerate(due, 1) if d] == list(range(8, 81, 8))
+
+
+def test_cached_contexts_are_todays_encoders_after_a_retrain() -> None:
+    run = trainer("halfcheetah-armature", "mcat")
+    run.run(25, start_steps=5, eval_every=1000, evaluate=lambda step: None, progress=False)  # retrained at 20
+    rows = (torch.arange(1)[:, None], torch.arange(2)[None, :].expand(1, 2), torch.full((1, 2), 3))
+    cached = run.replay.contexts.z[rows]
+    fresh = run.models[0].encoder(run.replay._segments(*rows)[0]).detach()
+    assert run.replay.contexts.valid[rows].all() and torch.allclose(cached[0], fresh, atol=1e-6)
+    sil = run.sil_buffer
+    assert sil.encoded.valid[0, : sil.sizes[0]].all()
+    assert torch.allclose(sil.encoded.z[0, :5], run.models[0].encoder(sil.context[0, :5]).detach(), atol=1e-6)
+
+
 def test_same_seed_gives_the_same_run() -> None:
     def losses() -> list[float]:
         run = trainer("hopper-size", "mcat", seeds=2)

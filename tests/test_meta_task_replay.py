@@ -61,3 +61,46 @@ def test_task_data_orders_rows_oldest_first_and_marks_episodes() -> None:
     assert data.frame.tolist() == [0, 0, 1, 2, 3, 4, 5, 6, 0, 1]
     assert data.steps_left.tolist() == [1, 7, 6, 5, 4, 3, 2, 1, 2, 1]
     assert torch.allclose(data.deltas, torch.ones_like(data.deltas))
+
+
+def flatten_encoders(scale: float = 1.0) -> list:
+    """Exact 'encoders': z = scale x the flattened segment, so cached z can be compared bit for bit."""
+    return [lambda segments, k=k: scale * (k + 1) * segments.flatten(-2) for k in range(K)]
+
+
+def test_encoded_samples_equal_encoding_the_sampled_segments_afresh() -> None:
+    for capacity, steps in ((50, 20), (10, 23), (10, 37)):  # ring not full / wrapped once / more
+        for encode_on_add in (False, True):
+            cached = TaskReplay(OBS, ACT, T, capacity, HIST, seed=0, n_seeds=K, z_dim=HIST * (OBS + ACT))
+            plain = filled(capacity, 0, 7)
+            base = 100 * np.arange(K)[:, None, None] + 10 * np.arange(T)[None, :, None]
+            for t in range(steps):  # as `filled`, with lookups between the adds to exercise invalidation
+                obs = np.broadcast_to(base + t, (K, T, OBS)).astype(np.float32)
+                row = (obs, np.full((K, T, ACT), t / 10, np.float32), np.full((K, T), t), obs + 1,
+                       np.zeros((K, T), bool), np.full((K, T), t // 7))  # fmt: skip
+                cached.add(*row, flatten_encoders() if encode_on_add else None)
+                plain.add(*row)
+                if t % 3 == 2:
+                    cached.sample_encoded(16, flatten_encoders())
+                    plain.sample(16)
+            encoded, fresh = cached.sample_encoded(64, flatten_encoders()), plain.sample(64)
+            scale = torch.arange(1, K + 1, dtype=torch.float32)[:, None, None]
+            assert torch.equal(encoded.obs, fresh.obs) and torch.equal(encoded.task, fresh.task)
+            assert torch.equal(encoded.z, scale * fresh.history.flatten(-2))
+            assert torch.equal(encoded.next_z, scale * fresh.next_history.flatten(-2))
+
+
+def test_refresh_re_encodes_every_row_with_the_new_encoders() -> None:
+    replay = TaskReplay(OBS, ACT, T, 10, HIST, seed=0, n_seeds=K, z_dim=HIST * (OBS + ACT))
+    reference = filled(10, 23, 7)
+    for name in ("obs", "next_obs", "action", "reward", "not_done", "episode"):
+        getattr(replay, name).copy_(getattr(reference, name))
+    replay.size, replay._next = reference.size, reference._next
+    replay.sample_encoded(64, flatten_encoders())  # caches the old encoders' z
+    reference.sample(64)  # keeps the two generators in step
+    replay.refresh_contexts(flatten_encoders(scale=-2.0))
+    assert replay.contexts.valid.all() and replay.next_contexts.valid.all()
+    encoded, fresh = replay.sample_encoded(64, flatten_encoders()), reference.sample(64)
+    scale = -2.0 * torch.arange(1, K + 1, dtype=torch.float32)[:, None, None]
+    assert torch.equal(encoded.z, scale * fresh.history.flatten(-2))
+    assert torch.equal(encoded.next_z, scale * fresh.next_history.flatten(-2))

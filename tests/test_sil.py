@@ -257,3 +257,23 @@ def test_context_conditioned_agent_and_buffer() -> None:
     buffer.update_priorities(batch.indices, adv)
     with pytest.raises(ValueError, match="context"):
         sil_losses(agent, batch._replace(context=None), CONFIG)
+
+
+def test_encoded_contexts_match_encoding_afresh_and_follow_refresh_and_overwrites() -> None:
+    buffer = SILBuffer(OBS, ACT, capacity=12, context_dim=CTX, n_seeds=2, seed=1, z_dim=CTX)
+    twin = SILBuffer(OBS, ACT, capacity=12, context_dim=CTX, n_seeds=2, seed=1)
+    double = [lambda c: 2 * c, lambda c: 3 * c]
+    for n in range(4):  # 4 episodes of 5 into 12 rows: the last ones overwrite cached rows
+        for k in range(2):
+            obs, actions, rewards = episode(k, 5, seed=n)
+            contexts = np.random.default_rng([n, k]).normal(size=(5, CTX)).astype(np.float32)
+            for b in (buffer, twin):
+                b.add_episode(k, obs, actions, rewards, 0.99, contexts=contexts)
+        encoded, fresh = buffer.sample(8, double), twin.sample(8)
+        assert torch.equal(encoded.indices, fresh.indices)
+        assert torch.equal(encoded.context, torch.stack([2 * fresh.context[0], 3 * fresh.context[1]]))
+    buffer.refresh_contexts([lambda c: -c, lambda c: c])
+    encoded, fresh = buffer.sample(8, double), twin.sample(8)
+    assert torch.equal(encoded.context, torch.stack([-fresh.context[0], fresh.context[1]]))
+    with pytest.raises(ValueError, match="z_dim"):
+        twin.sample(8, double)

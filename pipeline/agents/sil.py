@@ -10,7 +10,9 @@ stores, samples and learns from its own episodes only.
 
 `sil_losses` returns losses and steps nothing: add them to TD3's losses, or backward them and
 step `agent.actor_optimizer` / `agent.critic_optimizer`, then pass the returned advantages to
-`SILBuffer.update_priorities`.
+`SILBuffer.update_priorities`. A buffer built with `z_dim` > 0 stores context segments and can return
+their embeddings under given encoders instead (`sample(..., encoders)`), each row encoded at most once
+until `refresh_contexts`.
 
 Differences from the authors' SIL code (junhyukoh/self-imitation-learning), which follows the
 design note: the critic term is not clipped at R - Q = 1, losses are batch means (not sums over
@@ -27,6 +29,7 @@ import torch
 
 from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3 import TD3
+from pipeline.data.context_cache import ContextCache, Encoder
 
 ADVANTAGE_CLIP = 1.0  # upper clip of R - V (`clip=1` in the authors' code)
 PRIORITY_EPS = 1e-6  # keeps zero-advantage transitions sampleable (the authors' floor)
@@ -79,6 +82,7 @@ class SILBuffer:
         alpha: float = 0.6,
         beta: float = 0.1,
         device: str = "cpu",
+        z_dim: int = 0,
     ):
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
@@ -102,6 +106,7 @@ class SILBuffer:
         self._next = [0] * n_seeds
         self.generators = [torch.Generator(device=self.device).manual_seed(seed + k) for k in range(n_seeds)]
         self._members = torch.arange(n_seeds, device=self.device).unsqueeze(1)
+        self.encoded = ContextCache((n_seeds, capacity), z_dim) if z_dim > 0 and context_dim > 0 else None
 
     def _rows(self, values: np.ndarray, length: int, width: int, name: str) -> torch.Tensor:
         array = np.asarray(values, dtype=np.float32)
@@ -139,6 +144,8 @@ class SILBuffer:
         for name, values in rows.items():
             getattr(self, name)[seed_index, where] = values[length - keep :]
         self.priorities[seed_index, where] = self.max_priority[seed_index] ** self.alpha
+        if self.encoded is not None:
+            self.encoded.invalidate((seed_index, where))
         self._next[seed_index] = (start + keep) % self.capacity
         self.sizes[seed_index] = min(self.sizes[seed_index] + keep, self.capacity)
 
@@ -150,6 +157,8 @@ class SILBuffer:
         arrays["sizes"], arrays["next"] = np.array(self.sizes), np.array(self._next)
         arrays["max_priority"] = np.array(self.max_priority)
         arrays["generators"] = np.stack([g.get_state().numpy() for g in self.generators])
+        if self.encoded is not None:
+            arrays |= self.encoded.state_arrays("z")
         return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -161,9 +170,17 @@ class SILBuffer:
         self.max_priority = arrays["max_priority"].tolist()
         for g, state in zip(self.generators, arrays["generators"], strict=True):
             g.set_state(torch.from_numpy(state.copy()))
+        if self.encoded is not None:
+            self.encoded.load_state_arrays(arrays, "z")
 
-    def sample(self, batch_size: int) -> SILBatch:
-        """`batch_size` transitions per seed, each seed from its own episodes, with replacement."""
+    def refresh_contexts(self, encoders: list[Encoder]) -> None:
+        """Encode every stored context anew: call it after any change of an encoder."""
+        rows = [torch.arange(size, device=self.device)[:, None] for size in self.sizes]
+        self.encoded.refresh(rows, lambda sub: self.context[sub], encoders)
+
+    def sample(self, batch_size: int, encoders: list[Encoder] | None = None) -> SILBatch:
+        """`batch_size` transitions per seed, each seed from its own episodes, with replacement; with
+        `encoders`, the batch's context is encoders[k](stored context) of seed k (cached per row)."""
         if min(self.sizes) == 0:
             raise ValueError(f"cannot sample: a seed has no stored episode (transitions per seed {self.sizes})")
         indices, weights = [], []
@@ -175,7 +192,12 @@ class SILBuffer:
             weights.append((priorities[idx] / priorities.min()).pow(-self.beta))
         idx = torch.stack(indices)
         m = self._members
-        context = None if self.context is None else self.context[m, idx]
+        if encoders is None:
+            context = None if self.context is None else self.context[m, idx]
+        elif self.encoded is None:
+            raise ValueError("encoders given, but this buffer keeps no context cache: construct it with z_dim > 0")
+        else:
+            context = self.encoded.lookup((m, idx), lambda sub: self.context[sub], encoders)
         return SILBatch(self.obs[m, idx], self.action[m, idx], context, self.returns[m, idx], torch.stack(weights), idx)
 
     def update_priorities(self, indices: torch.Tensor, advantages: torch.Tensor) -> None:
@@ -197,13 +219,13 @@ def sil_losses(agent: TD3, batch: SILBatch, config: SILConfig) -> tuple[torch.Te
     TD3's or backward them and step `agent.actor_optimizer` / `agent.critic_optimizer`.
     """
     state = agent._input(batch.obs, batch.context)
-    with torch.no_grad(), agent._autocast():
-        values = agent.critic(torch.cat([state, agent.actor(state)], -1)).min(1).values.float()  # [K, B]
-    advantages = sil_advantage(batch.returns, values)
-
     with agent._autocast():
         q = agent.critic(torch.cat([state, batch.action], -1)).float()  # [K, 2, B]
-        policy_action = agent.actor(state).float()
+        policy_action = agent.actor(state)
+    with torch.no_grad(), agent._autocast():
+        values = agent.critic(torch.cat([state, policy_action.detach()], -1)).min(1).values.float()  # [K, B]
+    advantages = sil_advantage(batch.returns, values)
+    policy_action = policy_action.float()
     shortfall = (batch.returns.unsqueeze(1) - q).clamp_min(0)
     critic_loss = config.value_weight * (batch.weights.unsqueeze(1) * shortfall.square() / 2).mean(-1).sum()
     distance = (policy_action - batch.action).square().sum(-1)  # [K, B]

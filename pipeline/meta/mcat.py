@@ -11,10 +11,11 @@ task i in lockstep:
 2. store the transition with its context segment in the task's replay; at an episode's end,
    record its return for the transfer rule and (with SIL) the episode for self-imitation;
 3. T TD3 updates of every seed (one per env step) on batches drawn uniformly over tasks, contexts
-   from C (fixed here), each followed by the SIL updates (SIL re-encodes its stored segments with
-   today's C);
+   from today's C, with SIL updates spread among them at `sil.updates_per_step` (SIL, too, encodes
+   its stored segments with today's C); both buffers cache each row's z until C changes
+   (`pipeline.data.context_cache`);
 4. every `retrain_every` steps: C and F on the replay (L_forw + L_cont), the task features and,
-   with PT, H through the frozen F (design.md section 3).
+   with PT, H through the frozen F (design.md section 3); then the cached z are encoded anew.
 
 Rewards are what the envs emit (the caller delays them); evaluation reports the dense and the
 delayed return of the deterministic policy with its context inferred online from its own history.
@@ -22,6 +23,7 @@ delayed return of the deterministic policy with its context inferred online from
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -174,10 +176,11 @@ class MetaTrainer:
             context.history,
             seed=seed + REPLAY_OFFSET,
             n_seeds=k,
+            z_dim=context.z_dim,
         )
         self.sil_buffer = (
             SILBuffer(agent.obs_dim, agent.action_dim, sil.capacity, context_dim=self._segment_size, seed=seed + 500,
-                      n_seeds=k, alpha=sil.alpha, beta=sil.beta)
+                      n_seeds=k, alpha=sil.alpha, beta=sil.beta, z_dim=context.z_dim)
             if method.sil else None
         )  # fmt: skip
         self.histories = [RecentReturns(t, meta.transfer) for _ in range(k)]
@@ -240,15 +243,13 @@ class MetaTrainer:
 
     def _train(self) -> dict[str, float]:
         agent = self.agent
-        batch = self.replay.sample(agent.config.batch_size)
-        z, next_z = encode(self.models, batch.history), encode(self.models, batch.next_history)
-        agent.train(Batch(batch.obs, batch.action, batch.reward, batch.next_obs, batch.not_done, z, next_z))
+        encoders = [m.encoder for m in self.models]
+        batch = self.replay.sample_encoded(agent.config.batch_size, encoders)
+        agent.train(Batch(batch.obs, batch.action, batch.reward, batch.next_obs, batch.not_done, batch.z, batch.next_z))
         losses = {name: float(value) for name, value in agent.last_losses.items()}
         if self.sil_buffer is not None and min(self.sil_buffer.sizes) > 0:
-            for _ in range(self.sil.updates_per_step):
-                sil_batch = self.sil_buffer.sample(self.sil.batch_size)
-                segments = sil_batch.context.unflatten(-1, (self.context.history, -1))
-                sil_batch = sil_batch._replace(context=encode(self.models, segments))  # today's C, not the stored z
+            for _ in range(self._sil_updates_due()):
+                sil_batch = self.sil_buffer.sample(self.sil.batch_size, encoders)  # today's C, not the acting-time z
                 actor_loss, critic_loss, advantages = sil_losses(agent, sil_batch, self.sil)
                 agent.critic_optimizer.zero_grad(set_to_none=True)
                 agent.actor_optimizer.zero_grad(set_to_none=True)
@@ -258,6 +259,11 @@ class MetaTrainer:
                 self.sil_buffer.update_priorities(sil_batch.indices, advantages)
                 losses |= {"sil_actor": float(actor_loss.detach()), "sil_critic": float(critic_loss.detach())}
         return losses
+
+    def _sil_updates_due(self) -> int:
+        """SIL updates after this TD3 update: `updates_per_step` spread evenly over TD3's update count."""
+        n, rate = self.agent.total_it, self.sil.updates_per_step
+        return math.floor(n * rate) - math.floor((n - 1) * rate)
 
     def retrain(self, progress: bool = False) -> None:
         """C and F (and H with PT) of every seed on its replay: the paper's schedule, every `retrain_every` steps."""
@@ -277,6 +283,10 @@ class MetaTrainer:
                 fit_translator(m.translator, m.forward, data, self.translator, schedule, generator=g,
                                features=self.features[k], progress=progress)  # fmt: skip
                 self.translator_ready[k] = True
+        encoders = [m.encoder for m in self.models]
+        self.replay.refresh_contexts(encoders)
+        if self.sil_buffer is not None:
+            self.sil_buffer.refresh_contexts(encoders)
 
     def run(
         self,
@@ -303,7 +313,7 @@ class MetaTrainer:
             rewards, next_obs, terminated, ended = streams.step(actions, active)
             if not (np.isfinite(next_obs).all() and np.isfinite(rewards).all()):
                 raise NonFiniteError(f"non-finite observation or reward at env step {(self.step + 1) * self.n_tasks}")
-            self.replay.add(obs, actions, rewards, next_obs, terminated, episode)
+            self.replay.add(obs, actions, rewards, next_obs, terminated, episode, [m.encoder for m in self.models])
             if self.sil_buffer is not None:
                 for k in range(self.n_seeds):
                     for i in range(self.n_tasks):
