@@ -175,7 +175,7 @@ def _transfer_errors(transfer: dict[str, TransferSet]) -> list[str]:
     return errors
 
 
-def _meta_train_errors(runs: MetaTrainRuns, tasks: dict[str, TaskSet]) -> list[str]:
+def _meta_train_errors(runs: MetaTrainRuns, tasks: dict[str, TaskSet], delay: int) -> list[str]:
     errors = [
         f"meta_train.settings[{i}]: {s!r} has no tasks; allowed: {', '.join(tasks)}"
         for i, s in enumerate(runs.settings)
@@ -186,6 +186,13 @@ def _meta_train_errors(runs: MetaTrainRuns, tasks: dict[str, TaskSet]) -> list[s
         for i, m in enumerate(runs.methods)
         if m not in METHOD_NAMES
     ]
+    errors += [
+        f"meta_train.other_delays[{i}] = {d}: must be >= 0 and not the top-level delay ({delay}), which meta_train runs"
+        for i, d in enumerate(runs.other_delays)
+        if d < 0 or d == delay
+    ]
+    if len(set(runs.other_delays)) != len(runs.other_delays):
+        errors.append(f"meta_train.other_delays {runs.other_delays} repeats a delay")
     return errors
 
 
@@ -201,7 +208,7 @@ def validate(raw: Any, origin: str = "params") -> Params:
     except OmegaConfBaseException as err:
         raise ParamsError(f"{origin}: {_omegaconf_message(err)}") from None
     errors = range_errors(params) + _task_errors(params.tasks) + _transfer_errors(params.transfer)
-    errors += _meta_train_errors(params.meta_train, params.tasks)
+    errors += _meta_train_errors(params.meta_train, params.tasks, params.delay)
     if errors:
         raise ParamsError(f"{origin}: " + "; ".join(errors))
     return params

@@ -1,9 +1,10 @@
 """Stage meta_train: one meta-RL method on one setting's training tasks, the profile's seeds batched (paper 5.2, 5.3).
 
-Rewards delayed by the top-level `delay`. Evaluation every meta_eval_every env steps on every
-training and held-out test task (deterministic policy, context inferred online). Writes
-reports/meta/<setting>/<method>/curve.csv (env_steps, method, seed, task, split, dense_return,
-delayed_return), metrics.json (final test and train returns, mean ± standard error over seeds),
+Rewards delayed by the top-level `delay`, or by `--delay` (stage meta_delay, Table 4's other delays:
+outputs under data/meta/delay-<delay>/ and reports/meta/delay-<delay>/ instead). Evaluation every
+meta_eval_every env steps on every training and held-out test task (deterministic policy, context
+inferred online). Writes reports/meta/<setting>/<method>/curve.csv (env_steps, method, seed, task,
+split, dense_return, delayed_return), metrics.json (final test and train returns, mean ± standard error over seeds),
 embeddings.csv (seed, task, z0..: context embeddings of segments from the final replay) and
 data/meta/<setting>/<method>/ (agent and per-seed C, F, H).
 """
@@ -49,8 +50,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("setting", help="task family, e.g. halfcheetah-armature")
     parser.add_argument("method", help=f"one of {', '.join(METHODS)}")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--delay", type=int, help="reward delay instead of params' `delay` (stage meta_delay)")
     args = parser.parse_args(argv)
     params = load_params_or_exit(args.params)
+    if args.delay is not None:
+        if args.delay < 0:
+            raise SystemExit(f"error: --delay {args.delay}: must be >= 0")
+        params = dataclasses.replace(params, delay=args.delay)
     check_setting_or_exit(params, args.setting)
     if args.method not in METHODS:
         raise SystemExit(f"error: method {args.method!r} unknown; allowed: {', '.join(METHODS)}")
@@ -58,8 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     budget, tasks = params.budget, params.tasks[args.setting]
     k, n_train = budget.seeds, len(tasks.train)
     root = Path(args.root)
-    out_dir = root / "data" / "meta" / args.setting / args.method
-    report_dir = root / "reports" / "meta" / args.setting / args.method
+    runs = "meta" if args.delay is None else f"meta/delay-{args.delay}"
+    out_dir = root / "data" / runs / args.setting / args.method
+    report_dir = root / "reports" / runs / args.setting / args.method
 
     def grid(task_list: list) -> list[list]:
         steps = budget.max_episode_steps
@@ -105,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
                     rows.append((env_steps, args.method, params.seed + s, i, split, dense[s, i], delayed[s, i]))
         write_csv(report_dir / "curve.csv", CURVE_HEADER, rows)
 
-    resume = resume_folder(root, "meta_train", f"{args.setting}-{args.method}")
+    run_name = f"{args.setting}-{args.method}" + ("" if args.delay is None else f"-delay{args.delay}")
+    resume = resume_folder(root, "meta_train", run_name)
     fingerprint = run_fingerprint(params, "meta_train", args.setting, args.method)
     extra = load_meta_state(resume, trainer, fingerprint=fingerprint)
     if extra is not None:

@@ -21,7 +21,7 @@ from pipeline.report.paper import TABLE1
 from pipeline.report.tables import table1_markdown
 from stages.common import argument_parser, load_params_or_exit
 
-OTHER_DELAYS = "reports/meta_delay"  # <delay>/<setting>/<method>/metrics.json from `dvc exp run -S delay=<n>` runs
+OTHER_DELAYS = "reports/meta"  # delay-<delay>/<setting>/<method>/metrics.json of the meta_delay stages
 
 
 def require(path: Path, stage: str) -> Path:
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         fig3_curves(figures / f"fig3_{setting}.png", curves, f"{setting}: test return (Fig. 3)", budget)
         made.append(f"figures/fig3_{setting}.png")
     by_delay = {params.delay: meta}
-    for path in sorted((root / OTHER_DELAYS).glob("*/*/*/metrics.json")):
-        delay, setting, method = path.parts[-4], path.parts[-3], path.parts[-2]
+    for path in sorted((root / OTHER_DELAYS).glob("delay-*/*/*/metrics.json")):
+        delay, setting, method = path.parts[-4].removeprefix("delay-"), path.parts[-3], path.parts[-2]
         by_delay.setdefault(int(delay), {}).setdefault(setting, {})[method] = json.loads(path.read_text())
     for name, text in (("table2.md", table2_markdown(meta)), ("table3.md", table3_markdown(meta)),
                        ("table4.md", table4_markdown(by_delay))):  # fmt: skip

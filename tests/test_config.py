@@ -82,6 +82,10 @@ _DELETE = object()
         ("translator.loss", "l2", ["translator.loss", "nll", "mean_l1"]),
         ("cycle_baseline.dynamics_cycle_weight", -1.0, ["cycle_baseline.dynamics_cycle_weight"]),
         ("budgets.default.transfer_epochs", 0, ["budgets.default.transfer_epochs", ">= 1"]),
+        # Table 4's other delays: not the top-level delay itself, none twice
+        ("meta_train.other_delays", [200, 500], ["meta_train.other_delays[1] = 500", "top-level delay"]),
+        ("meta_train.other_delays", [-5], ["meta_train.other_delays[0] = -5", ">= 0"]),
+        ("meta_train.other_delays", [200, 200], ["meta_train.other_delays", "repeats"]),
         # missing keys
         ("seed", _DELETE, ["seed", "missing"]),
         ("budgets.smoke.eval_every", _DELETE, ["budgets.smoke.eval_every"]),

@@ -31,7 +31,9 @@ def test_dvc_repro_smoke(tmp_path: Path, smoke_params: Path) -> None:
     for name in ("pipeline", "stages"):
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "dvc.yaml", work)
-    shutil.copy(smoke_params, work / "params.yaml")
+    raw = OmegaConf.load(smoke_params)
+    raw.meta_train.other_delays = [200]  # Table 4's sweep: meta_delay@200-<setting>-<method>
+    OmegaConf.save(raw, work / "params.yaml")
     assert dvc(["init", "--no-scm", "-q"], work).returncode == 0
 
     result = dvc(["repro"], work)
@@ -53,6 +55,19 @@ def test_dvc_repro_smoke(tmp_path: Path, smoke_params: Path) -> None:
         assert len(metrics["fig5"]["improvement_pct"]) == len(spec.tasks)
         assert (work / "reports/figures" / f"fig5_{setting}.png").read_bytes().startswith(b"\x89PNG")
     assert "HalfCheetah" in (work / "reports/tables/table1.md").read_text()
+
+    runs = OmegaConf.load(work / "params.yaml").meta_train
+    for setting in runs.settings:
+        for method in runs.methods:
+            for folder, delay in (
+                (f"reports/meta/{setting}/{method}", raw.delay),
+                (f"reports/meta/delay-200/{setting}/{method}", 200),
+            ):
+                metrics = json.loads((work / folder / "metrics.json").read_text())
+                assert (metrics["method"], metrics["delay"], metrics["profile"]) == (method, delay, "smoke")
+    table4 = (work / "reports/tables/table4.md").read_text()
+    assert all(f"| {setting} | 200 | not run" not in table4 for setting in runs.settings)
+    assert "delay 200" in table4  # the sweep's budget line
 
     dag = dvc(["dag"], work).stdout
     assert all(f"pretrain_source@{setting}" in dag for setting in settings)

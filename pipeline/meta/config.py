@@ -33,3 +33,6 @@ class MetaTrainRuns:
 
     settings: List[str] = field(default_factory=lambda: ["halfcheetah-armature"])
     methods: List[str] = field(default_factory=lambda: ["mcat", "mcat_no_pt"])
+    # Table 4's other reward delays: stages meta_delay@<delay>-<setting>-<method>, same settings x methods
+    # (paper: [200, 350] beside the top-level delay 500); empty: no such stages
+    other_delays: List[int] = field(default_factory=list)
