@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = load_params_or_exit(args.params)
     if args.delay is not None:
-        if args.delay < 0:
-            raise SystemExit(f"error: --delay {args.delay}: must be >= 0")
+        if args.delay < 0 or args.delay == params.delay:
+            raise SystemExit(f"error: --delay {args.delay}: must be >= 0 and not params' delay (meta_train runs that)")
         params = dataclasses.replace(params, delay=args.delay)
     check_setting_or_exit(params, args.setting)
     if args.method not in METHODS:

@@ -67,12 +67,15 @@ def main(argv: list[str] | None = None) -> None:
         budget = budget_label(next(iter(meta[setting].values())))
         fig3_curves(figures / f"fig3_{setting}.png", curves, f"{setting}: test return (Fig. 3)", budget)
         made.append(f"figures/fig3_{setting}.png")
-    by_delay = {params.delay: meta}
+    by_delay = {params.delay: {setting: dict(methods) for setting, methods in meta.items()}}
     for path in sorted((root / OTHER_DELAYS).glob("delay-*/*/*/metrics.json")):
         delay, setting, method = path.parts[-4].removeprefix("delay-"), path.parts[-3], path.parts[-2]
+        if not delay.isdigit() or int(delay) == params.delay:  # the top-level delay's runs are meta_train's
+            continue
         by_delay.setdefault(int(delay), {}).setdefault(setting, {})[method] = json.loads(path.read_text())
+    staged = {params.delay, *params.meta_train.other_delays}
     for name, text in (("table2.md", table2_markdown(meta)), ("table3.md", table3_markdown(meta)),
-                       ("table4.md", table4_markdown(by_delay))):  # fmt: skip
+                       ("table4.md", table4_markdown(by_delay, staged))):  # fmt: skip
         write_text(tables / name, text)
         made.append(f"tables/{name}")
     write_text(root / "reports" / "README.md", reports_readme(made, root))

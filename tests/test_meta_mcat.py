@@ -87,15 +87,31 @@ def test_sil_updates_are_spread_evenly_at_the_configured_rate(rate: float) -> No
     assert sum(due) == int(80 * rate) and max(due) - min(due) <= 1
     if rate == 0.125:
         assert [n for n, d in enumerate(due, 1) if d] == list(range(8, 81, 8))
+    if rate == 0.3:  # floor(0.3 n) steps up at n = 4, 7, 10, 14, 17, 20, ...
+        assert [n for n, d in enumerate(due, 1) if d][:6] == [4, 7, 10, 14, 17, 20]
+    resumed = []  # a resumed run continues from TD3's saved update count
+    for n in range(1001, 1081):
+        run.agent.total_it = n
+        resumed.append(run._sil_updates_due())
+    assert sum(resumed) == int(1080 * rate) - int(1000 * rate)
 
 
 def test_cached_contexts_are_todays_encoders_after_a_retrain() -> None:
     run = trainer("halfcheetah-armature", "mcat")
     run.run(25, start_steps=5, eval_every=1000, evaluate=lambda step: None, progress=False)  # retrained at 20
     rows = (torch.arange(1)[:, None], torch.arange(2)[None, :].expand(1, 2), torch.full((1, 2), 3))
-    cached = run.replay.contexts.z[rows]
-    fresh = run.models[0].encoder(run.replay._segments(*rows)[0]).detach()
-    assert run.replay.contexts.valid[rows].all() and torch.allclose(cached[0], fresh, atol=1e-6)
+    encoder = run.models[0].encoder
+    for cache, segments in (
+        (run.replay.contexts, run.replay._segments),
+        (run.replay.next_contexts, run.replay._next_segments),
+    ):
+        assert cache.valid[rows].all()
+        assert torch.allclose(cache.z[rows][0], encoder(segments(*rows)[0]).detach(), atol=1e-6)
+    new_row = (rows[0], rows[1], torch.full((1, 2), 23))  # added after the retrain, cached when added
+    assert run.replay.contexts.valid[new_row].all()
+    assert torch.allclose(
+        run.replay.contexts.z[new_row][0], encoder(run.replay._segments(*new_row)[0]).detach(), atol=1e-6
+    )
     sil = run.sil_buffer
     assert sil.encoded.valid[0, : sil.sizes[0]].all()
     assert torch.allclose(sil.encoded.z[0, :5], run.models[0].encoder(sil.context[0, :5]).detach(), atol=1e-6)

@@ -68,6 +68,17 @@ def flatten_encoders(scale: float = 1.0) -> list:
     return [lambda segments, k=k: scale * (k + 1) * segments.flatten(-2) for k in range(K)]
 
 
+def assert_every_valid_row_is_fresh(replay: TaskReplay) -> None:
+    """Every cached z (and next z) equals encoding the row's current segment (next segment) now."""
+    scale = torch.arange(1, K + 1, dtype=torch.float32)[:, None, None]
+    task, row = torch.meshgrid(torch.arange(T), torch.arange(replay.size), indexing="ij")
+    index = (torch.arange(K)[:, None], task.reshape(1, -1).expand(K, -1), row.reshape(1, -1).expand(K, -1))
+    for cache, segments in ((replay.contexts, replay._segments), (replay.next_contexts, replay._next_segments)):
+        valid = cache.valid[index]
+        fresh = scale * segments(*index).flatten(-2)
+        assert torch.equal(cache.z[index][valid], fresh[valid])
+
+
 def test_encoded_samples_equal_encoding_the_sampled_segments_afresh() -> None:
     for capacity, steps in ((50, 20), (10, 23), (10, 37)):  # ring not full / wrapped once / more
         for encode_on_add in (False, True):
@@ -83,6 +94,7 @@ def test_encoded_samples_equal_encoding_the_sampled_segments_afresh() -> None:
                 if t % 3 == 2:
                     cached.sample_encoded(16, flatten_encoders())
                     plain.sample(16)
+                assert_every_valid_row_is_fresh(cached)
             encoded, fresh = cached.sample_encoded(64, flatten_encoders()), plain.sample(64)
             scale = torch.arange(1, K + 1, dtype=torch.float32)[:, None, None]
             assert torch.equal(encoded.obs, fresh.obs) and torch.equal(encoded.task, fresh.task)

@@ -106,7 +106,7 @@ class SILBuffer:
         self._next = [0] * n_seeds
         self.generators = [torch.Generator(device=self.device).manual_seed(seed + k) for k in range(n_seeds)]
         self._members = torch.arange(n_seeds, device=self.device).unsqueeze(1)
-        self.encoded = ContextCache((n_seeds, capacity), z_dim) if z_dim > 0 and context_dim > 0 else None
+        self.encoded = ContextCache((n_seeds, capacity), z_dim, self.device) if z_dim > 0 and context_dim > 0 else None
 
     def _rows(self, values: np.ndarray, length: int, width: int, name: str) -> torch.Tensor:
         array = np.asarray(values, dtype=np.float32)
@@ -175,6 +175,8 @@ class SILBuffer:
 
     def refresh_contexts(self, encoders: list[Encoder]) -> None:
         """Encode every stored context anew: call it after any change of an encoder."""
+        if self.encoded is None:
+            raise ValueError("this buffer keeps no context cache: construct it with z_dim > 0")
         rows = [torch.arange(size, device=self.device)[:, None] for size in self.sizes]
         self.encoded.refresh(rows, lambda sub: self.context[sub], encoders)
 

@@ -26,10 +26,10 @@ Index = tuple[torch.Tensor, ...]  # advanced index into the stored rows, seed fi
 
 
 class ContextCache:
-    def __init__(self, shape: tuple[int, ...], z_dim: int):
-        """`shape`: the owner's row layout, seeds first (e.g. [K, T, capacity])."""
-        self.z = torch.zeros(*shape, z_dim)
-        self.valid = torch.zeros(shape, dtype=torch.bool)
+    def __init__(self, shape: tuple[int, ...], z_dim: int, device: str | torch.device = "cpu"):
+        """`shape`: the owner's row layout, seeds first (e.g. [K, T, capacity]), on the owner's device."""
+        self.z = torch.zeros(*shape, z_dim, device=device)
+        self.valid = torch.zeros(shape, dtype=torch.bool, device=device)
 
     def invalidate(self, where: Index | tuple[slice | int | torch.Tensor, ...] = ()) -> None:
         """Forget z of the rows `where` (all rows by default)."""
@@ -66,16 +66,16 @@ class ContextCache:
         with torch.no_grad():
             for k, (encoder, index) in enumerate(zip(encoders, rows, strict=True)):
                 for part in index.split(chunk) if len(index) else ():
-                    sub = (torch.full((len(part),), k), *part.unbind(-1))
+                    sub = (torch.full((len(part),), k, device=part.device), *part.unbind(-1))
                     self.z[sub] = encoder(segments(sub))
                     self.valid[sub] = True
 
     def state_arrays(self, prefix: str, rows: tuple[slice, ...] = ()) -> dict[str, np.ndarray]:
-        return {f"{prefix}_z": self.z[rows].numpy(), f"{prefix}_valid": self.valid[rows].numpy()}
+        return {f"{prefix}_z": self.z[rows].cpu().numpy(), f"{prefix}_valid": self.valid[rows].cpu().numpy()}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray], prefix: str, rows: tuple[slice, ...] = ()) -> None:
         """Restore the saved cache; a state without one (older) leaves everything to be encoded again."""
         self.invalidate()
         if f"{prefix}_z" in arrays:
-            self.z[rows] = torch.from_numpy(arrays[f"{prefix}_z"])
-            self.valid[rows] = torch.from_numpy(arrays[f"{prefix}_valid"])
+            self.z[rows] = torch.from_numpy(arrays[f"{prefix}_z"]).to(self.z.device)
+            self.valid[rows] = torch.from_numpy(arrays[f"{prefix}_valid"]).to(self.valid.device)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pipeline.report.paper import TABLE2, TABLE2_SETTINGS, TABLE3, TABLE4
@@ -82,14 +82,23 @@ def table3_markdown(results: Results) -> str:
     return "\n".join([*lines, ""])
 
 
-def table4_markdown(results_by_delay: Mapping[int, Results]) -> str:
-    """w/o PT and MCAT per delay (200 / 350 / 500) for the settings of the paper's Table 4; "not run" where absent."""
+def table4_markdown(results_by_delay: Mapping[int, Results], staged: Collection[int] | None = None) -> str:
+    """w/o PT and MCAT per delay (200 / 350 / 500) for the settings of the paper's Table 4; "not run" where absent.
+
+    `staged`: the delays this configuration's stages produce (meta_train's and meta_delay's); others are
+    summaries committed by an earlier run, which `dvc repro` does not rerun, and the table says so."""
+    earlier = sorted(d for d in results_by_delay if staged is not None and d not in staged)
+    notes = [
+        f"Delay(s) {', '.join(map(str, earlier))}: summaries committed by an earlier run (reports/meta/delay-*/),",
+        "not among this configuration's stages, so `dvc repro` does not refresh them.",
+    ]
     lines = [
         "# Table 4: sparser rewards (delay steps)",
         "",
         "Dense test return, mean ± standard error over seeds; the paper's values (1M steps, 3 runs) in brackets.",
         "Delays other than params.yaml's `delay` come from the meta_delay stages (`meta_train.other_delays`).",
         *[line for delay in sorted(results_by_delay) for line in _budgets(results_by_delay[delay])],
+        *(notes if earlier else []),
         "",
         "| setting | delay | w/o PT | MCAT | improvement |",
         "|---|---|---|---|---|",

@@ -1,0 +1,50 @@
+"""Tables 2-4 of meta-training, and the plot stage's assembly of Table 4 from meta_train and meta_delay runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from pipeline.report.meta_tables import table3_markdown, table4_markdown
+from stages import plot
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def metrics(mean: float, delay: int, method: str) -> dict:
+    return {
+        "method": method, "profile": "default", "env_steps": 15000, "seeds": 3, "delay": delay, "eval_episodes": 2,
+        "final_test_return": {"mean": mean, "stderr": 1.0, "per_seed": [mean] * 3},
+    }  # fmt: skip
+
+
+def test_table3_shows_the_improvement_of_mcat_over_no_pt() -> None:
+    results = {"halfcheetah-armature": {"mcat": metrics(150.0, 500, "mcat"), "mcat_no_pt": metrics(100.0, 500, "x")}}
+    row = next(line for line in table3_markdown(results).splitlines() if line.startswith("| halfcheetah-armature"))
+    assert "100.0 ± 1.0" in row and "150.0 ± 1.0" in row and "50.0 %" in row
+
+
+def test_table4_fills_each_delay_and_names_summaries_of_earlier_runs() -> None:
+    def run(delay: int, mcat: float) -> dict:
+        return {"halfcheetah-armature": {"mcat": metrics(mcat, delay, "mcat"), "mcat_no_pt": metrics(1.0, delay, "x")}}
+
+    table = table4_markdown({500: run(500, 5.0), 200: run(200, 2.0)}, staged={500})
+    rows = {line.split(" | ")[1]: line for line in table.splitlines() if line.startswith("| halfcheetah-armature")}
+    assert "2.0 ± 1.0" in rows["200"] and "5.0 ± 1.0" in rows["500"] and rows["350"].count("not run") == 3
+    assert "Delay(s) 200: summaries committed by an earlier run" in table
+    assert "earlier run" not in table4_markdown({500: run(500, 5.0), 200: run(200, 2.0)}, staged={200, 500})
+
+
+def test_plot_keeps_meta_train_results_when_a_delay_folder_has_the_top_level_delay(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "reports", tmp_path / "reports")
+    params = OmegaConf.load(ROOT / "params.yaml")
+    setting, method = params.meta_train.settings[0], params.meta_train.methods[0]
+    stale = tmp_path / "reports" / "meta" / f"delay-{params.delay}" / setting / method
+    stale.mkdir(parents=True)
+    (stale / "metrics.json").write_text(json.dumps(metrics(12345.0, params.delay, method)))
+    plot.main(["--params", str(ROOT / "params.yaml"), "--root", str(tmp_path)])
+    for table in ("table2.md", "table3.md", "table4.md"):
+        assert "12345.0" not in (tmp_path / "reports" / "tables" / table).read_text(), table
