@@ -7,6 +7,8 @@ reward), with the same budget, seeds and evaluation protocol:
   - Stable-Baselines3 TD3 (the plain reference; same nets, lr, batch, noise, start steps).
 It writes reports/learning_equivalence.json, .md and reports/figures/learning_equivalence.png
 (mean ± standard error over seeds). Defaults match the `default` profile's pretraining budget.
+`--variants` runs a subset (e.g. one per process, each with OMP_NUM_THREADS=1) and `--merge`
+combines the learning_equivalence.json of such runs into one report.
 A variant matches its reference (fp32 vs SB3, bf16 vs fp32) when the difference of final mean
 returns is within one standard error of that difference (sqrt(se_a² + se_b²)).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -93,6 +96,7 @@ def train_sb3(config: TD3Config, args: argparse.Namespace) -> Curves:
     return curves
 
 
+VARIANTS = ("sb3_fp32", "ours_fp32_batched", "ours_bf16_batched")
 # (variant, reference): the fast core against an independent plain TD3, and bf16 against fp32
 COMPARISONS = (
     ("ours_fp32_batched", "sb3_fp32"),
@@ -141,7 +145,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("reports"))
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON", help="combine earlier runs' results")
     args = parser.parse_args(argv)
+    if args.merge:
+        write_reports(args.out, merge_results([json.loads(path.read_text()) for path in args.merge]))
+        return
 
     base = TD3Config()
     variants = {
@@ -150,10 +159,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "ours_bf16_batched": lambda: train_ours(dataclasses.replace(base, precision=Precision.bf16), args),
     }
     runs, seconds = {}, {}
-    for name, train in variants.items():
+    for name in args.variants:
         print(f"{name}: {args.seeds} seeds x {args.steps} steps", file=sys.stderr)
         start = time.perf_counter()
-        runs[name] = train()
+        runs[name] = variants[name]()
         seconds[name] = round(time.perf_counter() - start, 1)
 
     steps = [0, *range(args.eval_every, args.steps + 1, args.eval_every)]
@@ -163,6 +172,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"HalfCheetah-v5 (armature 0.1), {args.steps} steps, {args.seeds} seeds, {args.eval_episodes} eval episodes"
     )
     write_reports(args.out, {"budget": budget, "env_steps": steps, "curves": runs, "wall_seconds": seconds})
+
+
+def merge_results(parts: Sequence[dict]) -> dict:
+    """One results dict from runs of disjoint variants at the same budget and evaluation steps."""
+    for part in parts[1:]:
+        for key in ("budget", "env_steps"):
+            if part[key] != parts[0][key]:
+                raise ValueError(f"cannot merge runs with different '{key}': {parts[0][key]!r} vs {part[key]!r}")
+    curves: dict[str, Curves] = {}
+    seconds: dict[str, float] = {}
+    for part in parts:
+        for name, runs in part["curves"].items():
+            if name in curves:
+                raise ValueError(f"variant '{name}' appears in more than one merged run")
+            curves[name], seconds[name] = runs, part["wall_seconds"][name]
+    return {"budget": parts[0]["budget"], "env_steps": parts[0]["env_steps"], "curves": curves, "wall_seconds": seconds}
 
 
 def write_reports(out: Path, results: dict) -> None:

@@ -1,4 +1,7 @@
-"""Stage meta_train: one meta-RL method on one setting's training tasks, the profile's seeds batched (paper 5.2, 5.3).
+"""Stage meta_train: one meta-RL method on one setting's training tasks, the profile's seeds (paper 5.2, 5.3).
+
+The seeds train as one seed-batched model, or with `meta.batch_seeds: false` one after another (each its own
+resume state); either way seed k draws the same random streams, so the outputs agree.
 
 Rewards delayed by the top-level `delay`, or by `--delay` (stage meta_delay, Table 4's other delays:
 outputs under data/meta/delay-<delay>/ and reports/meta/delay-<delay>/ instead). Evaluation every
@@ -11,22 +14,25 @@ data/meta/<setting>/<method>/ (agent and per-seed C, F, H).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import io
 import shutil
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from pipeline.agents.td3 import TD3
+from pipeline.agents.td3 import TD3, stack_seeds
 from pipeline.atomic import write_bytes, write_json
+from pipeline.config import Params
 from pipeline.envs import make_env
 from pipeline.evaluation import summarize
 from pipeline.guards import NonFiniteError
-from pipeline.meta.mcat import METHODS, MetaTrainer, build_seed_models, evaluate_contextual
+from pipeline.meta.mcat import METHODS, MetaTrainer, SeedModels, build_seed_models, evaluate_contextual
 from pipeline.meta.resume import load_meta_state, save_meta_state
 from pipeline.transfer.windows import Windows
 from stages.common import (
@@ -67,86 +73,42 @@ def main(argv: list[str] | None = None) -> None:
     runs = "meta" if args.delay is None else f"meta/delay-{args.delay}"
     out_dir = root / "data" / runs / args.setting / args.method
     report_dir = root / "reports" / runs / args.setting / args.method
-
-    def grid(task_list: list) -> list[list]:
-        steps = budget.max_episode_steps
-        return [
-            [make_env(args.setting, t, delay=params.delay, max_episode_steps=steps) for t in task_list]
-            for _ in range(k)
-        ]
-
-    envs, train_eval, test_eval = grid(tasks.train), grid(tasks.train), grid(tasks.test)
-    space = envs[0][0].action_space
-    obs_dim, action_dim = envs[0][0].observation_space.shape[0], space.shape[0]
-    agent = TD3(obs_dim, action_dim, space.low, space.high, params.td3, context_dim=params.context.z_dim,
-                seed=params.seed, n_seeds=k)  # fmt: skip
-    models = []
-    for s in range(k):
-        torch.manual_seed(params.seed + MODEL_INIT_OFFSET + s)  # apart from TD3's generators
-        models.append(build_seed_models(obs_dim, action_dim, space.low, space.high, params.context,
-                                        params.forward_model, params.translator))  # fmt: skip
-    iterations = max(1, budget.meta_steps // n_train)  # loop steps: each steps every training task once
-    trainer = MetaTrainer(
-        agent,
-        models,
-        envs,
-        METHODS[args.method],
-        meta=dataclasses.replace(params.meta, replay_capacity=min(params.meta.replay_capacity, iterations)),
-        context=params.context,
-        forward=params.forward_model,
-        translator=params.translator,
-        sil=params.sil,
-        retrain_every=max(1, budget.meta_retrain_every // n_train),
-        retrain_updates=budget.meta_retrain_updates,
-        seed=params.seed,
-    )
-    rows: list[tuple] = []
-
-    def evaluate(step: int) -> None:
-        env_steps = step * n_train
-        for split, grid_envs in (("train", train_eval), ("test", test_eval)):
-            dense, delayed = evaluate_contextual(agent, models, grid_envs, budget.meta_eval_episodes,
-                                                 params.seed + EVAL_SEED_OFFSET, params.context.history)  # fmt: skip
-            for s in range(k):
-                for i in range(dense.shape[1]):
-                    rows.append((env_steps, args.method, params.seed + s, i, split, dense[s, i], delayed[s, i]))
-        write_csv(report_dir / "curve.csv", CURVE_HEADER, rows)
-
     run_name = f"{args.setting}-{args.method}" + ("" if args.delay is None else f"-delay{args.delay}")
-    resume = resume_folder(root, "meta_train", run_name)
+    groups = [list(range(k))] if params.meta.batch_seeds else [[s] for s in range(k)]
+    resumes = [
+        resume_folder(root, "meta_train", run_name + ("" if len(groups) == 1 else f"-seed{g[0]}")) for g in groups
+    ]
     fingerprint = run_fingerprint(params, "meta_train", args.setting, args.method)
-    extra = load_meta_state(resume, trainer, fingerprint=fingerprint)
-    if extra is not None:
-        rows[:] = [tuple(r) for r in extra["rows"]]
-        print(f"meta_train {args.setting} {args.method}: resuming at env step {trainer.step * n_train}")
+    iterations = max(1, budget.meta_steps // n_train)  # loop steps: each steps every training task once
+    how = "batched" if len(groups) == 1 else "one at a time"
+    print(f"meta_train {args.setting} {args.method}: {k} seed(s) {how}, {iterations * n_train} env steps each, "
+          f"delay {params.delay}")  # fmt: skip
 
-    def checkpoint() -> None:
-        save_meta_state(resume, trainer, fingerprint=fingerprint, extra={"rows": rows})
-
-    run = f"{k} seed(s), {iterations * n_train} env steps each, delay {params.delay}"
-    print(f"meta_train {args.setting} {args.method}: {run}")
+    results: list[SeedsResult] = []
     started = time.perf_counter()
-    try:
-        trainer.run(
-            iterations,
-            start_steps=budget.meta_start_steps // n_train,
-            eval_every=max(1, budget.meta_eval_every // n_train),
-            evaluate=evaluate,
-            progress=not args.no_progress,
-            checkpoint=checkpoint,
-            checkpoint_every=max(1, budget.checkpoint_every // n_train) if budget.checkpoint_every else 0,
-        )
-    except NonFiniteError as err:
-        print(f"error: meta_train {args.setting} {args.method}: {err}; resume state kept: {resume}", file=sys.stderr)
-        raise SystemExit(3) from None
+    for seeds, resume in zip(groups, resumes, strict=True):
+        earlier = [row for r in results for row in r.rows]
+        try:
+            result = train_seeds(
+                params, args, seeds, iterations, resume, fingerprint, report_dir, earlier, len(groups) > 1
+            )
+        except NonFiniteError as err:
+            print(
+                f"error: meta_train {args.setting} {args.method}: {err}; resume state kept: {resume}", file=sys.stderr
+            )
+            raise SystemExit(3) from None
+        results.append(result)
     wall = time.perf_counter() - started
+    rows = sorted((row for r in results for row in r.rows), key=curve_order)
+    agent = stack_seeds([r.agent for r in results])
     agent.save(out_dir / "agent.pt", {"setting": args.setting, "method": args.method, "tasks": list(tasks.train)})
     buffer = io.BytesIO()
+    models = [seed for r in results for seed in r.models]
     torch.save([{name: m.state_dict() for name, m in seed._asdict().items()} for seed in models], buffer)
     write_bytes(out_dir / "models.pt", buffer.getvalue())
 
     write_csv(report_dir / "embeddings.csv", EMBEDDING_HEADER + tuple(f"z{j}" for j in range(params.context.z_dim)),
-              embedding_rows(trainer, params.seed))  # fmt: skip
+              [row for r in results for row in r.embeddings])  # fmt: skip
     final = [r for r in rows if r[0] == rows[-1][0]]
     summary = {}
     for split in ("train", "test"):
@@ -163,29 +125,136 @@ def main(argv: list[str] | None = None) -> None:
             "profile": params.profile.value,
             "delay": params.delay,
             "seeds": k,
+            "batch_seeds": params.meta.batch_seeds,
             "env_steps": rows[-1][0],
             "eval_episodes": budget.meta_eval_episodes,
             "final_test_return": summary["test"],
             "final_train_return": summary["train"],
-            "transferred_episodes": trainer.transferred_episodes,
+            "transferred_episodes": sum(r.transferred_episodes for r in results),
             "wall_seconds": round(wall, 1),
         },
     )
-    shutil.rmtree(resume, ignore_errors=True)
+    for resume in resumes:
+        shutil.rmtree(resume, ignore_errors=True)
     test = summary["test"]
     print(
         f"meta_train {args.setting} {args.method}: test return {test['mean']:.1f} ± {test['stderr']:.1f} ({wall:.0f} s)"
     )
 
 
-def embedding_rows(trainer: MetaTrainer, base_seed: int) -> list[tuple]:
-    """z = C(segment) of EMBEDDING_SEGMENTS context segments per seed and training task, from the final replay."""
+class SeedsResult(NamedTuple):
+    """What the stage keeps of a trainer once its seeds are trained."""
+
+    agent: TD3
+    models: list[SeedModels]
+    rows: list[tuple]  # curve.csv rows
+    embeddings: list[tuple]  # embeddings.csv rows
+    transferred_episodes: int
+
+
+def curve_order(row: tuple) -> tuple:
+    """curve.csv's order (env steps, split, seed, task): the same whether seeds ran batched or not."""
+    return row[0], row[4] == "test", row[2], row[3]
+
+
+def train_seeds(
+    params: Params,
+    args: argparse.Namespace,
+    seeds: list[int],
+    iterations: int,
+    resume: Path,
+    fingerprint: str,
+    report_dir: Path,
+    earlier_rows: list[tuple],
+    keep_finished_state: bool,
+) -> SeedsResult:
+    """Train the run's seeds `seeds` (indices, consecutive) as one batched trainer, resuming from `resume`.
+    Evaluations rewrite curve.csv with `earlier_rows` (other seeds' finished rows) and this trainer's.
+    `keep_finished_state`: checkpoint at the end too (the stage removes the states once all seeds are done)."""
+    budget, tasks, n_train, k = (
+        params.budget,
+        params.tasks[args.setting],
+        len(params.tasks[args.setting].train),
+        len(seeds),
+    )
+
+    def grid(task_list: list) -> list[list]:
+        steps = budget.max_episode_steps
+        return [
+            [make_env(args.setting, t, delay=params.delay, max_episode_steps=steps) for t in task_list]
+            for _ in range(k)
+        ]
+
+    envs, train_eval, test_eval = grid(tasks.train), grid(tasks.train), grid(tasks.test)
+    space = envs[0][0].action_space
+    obs_dim, action_dim = envs[0][0].observation_space.shape[0], space.shape[0]
+    agent = TD3(obs_dim, action_dim, space.low, space.high, params.td3, context_dim=params.context.z_dim,
+                seed=params.seed + seeds[0], n_seeds=k)  # fmt: skip
+    models = []
+    for s in seeds:
+        torch.manual_seed(params.seed + MODEL_INIT_OFFSET + s)  # apart from TD3's generators
+        models.append(build_seed_models(obs_dim, action_dim, space.low, space.high, params.context,
+                                        params.forward_model, params.translator))  # fmt: skip
+    trainer = MetaTrainer(
+        agent,
+        models,
+        envs,
+        METHODS[args.method],
+        meta=dataclasses.replace(params.meta, replay_capacity=min(params.meta.replay_capacity, iterations)),
+        context=params.context,
+        forward=params.forward_model,
+        translator=params.translator,
+        sil=params.sil,
+        retrain_every=max(1, budget.meta_retrain_every // n_train),
+        retrain_updates=budget.meta_retrain_updates,
+        seed=params.seed,
+        first_seed=seeds[0],
+    )
+    rows: list[tuple] = []
+
+    def evaluate(step: int) -> None:
+        env_steps = step * n_train
+        for split, grid_envs in (("train", train_eval), ("test", test_eval)):
+            dense, delayed = evaluate_contextual(agent, models, grid_envs, budget.meta_eval_episodes,
+                                                 params.seed + EVAL_SEED_OFFSET, params.context.history)  # fmt: skip
+            for s in range(k):
+                for i in range(dense.shape[1]):
+                    rows.append((env_steps, args.method, params.seed + seeds[s], i, split, dense[s, i], delayed[s, i]))
+        write_csv(report_dir / "curve.csv", CURVE_HEADER, sorted(earlier_rows + rows, key=curve_order))
+
+    extra = load_meta_state(resume, trainer, fingerprint=fingerprint)
+    if extra is not None:
+        rows[:] = [tuple(r) for r in extra["rows"]]
+        print(f"meta_train {args.setting} {args.method}: seeds {seeds}: resuming at env step {trainer.step * n_train}")
+    resumed_at = trainer.step
+
+    def checkpoint() -> None:
+        save_meta_state(resume, trainer, fingerprint=fingerprint, extra={"rows": rows})
+
+    trainer.run(
+        iterations,
+        start_steps=budget.meta_start_steps // n_train,
+        eval_every=max(1, budget.meta_eval_every // n_train),
+        evaluate=evaluate,
+        progress=not args.no_progress,
+        checkpoint=checkpoint,
+        checkpoint_every=max(1, budget.checkpoint_every // n_train) if budget.checkpoint_every else 0,
+    )
+    if keep_finished_state and trainer.step > resumed_at:
+        checkpoint()  # other seeds are still to train: a kill then does not lose these
+    embeddings = embedding_rows(trainer, params.seed, seeds[0])
+    return SeedsResult(agent, models, rows, embeddings, trainer.transferred_episodes)
+
+
+def embedding_rows(trainer: MetaTrainer, base_seed: int, first_seed: int = 0) -> list[tuple]:
+    """z = C(segment) of EMBEDDING_SEGMENTS context segments per seed and training task, from the final replay;
+    the trainer's seed s is the run's seed `first_seed + s`."""
     rows = []
-    for s, models in enumerate(trainer.models):
+    for s, models in enumerate(trainer.models, start=first_seed):
         generator = torch.Generator().manual_seed(base_seed + s)
         for i in range(trainer.n_tasks):
             try:
-                windows = Windows(trainer.replay.task_data(s, i), trainer.context.history, 1)
+                windows = Windows(trainer.replay.task_data(s - first_seed, i), trainer.context.history, 1)
             except ValueError:
                 continue  # no episode longer than the context yet
             with torch.no_grad():

@@ -132,29 +132,48 @@ def _kill_after_first_checkpoint(process: subprocess.Popen, resume: Path) -> Non
     process.wait()
 
 
-STAGE_RUNS = {  # stage -> (module args, budget changes, resume folder, outputs compared byte for byte)
+META_OUTPUTS = [f"data/meta/hopper-size/mcat/{f}" for f in ("agent.pt", "models.pt")] + [
+    f"reports/meta/hopper-size/mcat/{f}" for f in ("curve.csv", "embeddings.csv")
+]
+META_BUDGET = {"budgets.smoke.meta_eval_every": 1000, "budgets.smoke.meta_retrain_every": 500}
+# test id -> (stage, module args, params changes, resume folder to kill in, outputs compared byte for byte)
+STAGE_RUNS = {
     "pretrain_source": (
+        "pretrain_source",
         [SETTING],
-        {"pretrain_steps": 1500, "checkpoint_every": 300},
+        {"budgets.smoke.pretrain_steps": 1500, "budgets.smoke.checkpoint_every": 300},
         ".resume/pretrain_source/hopper-size",
         ["data/pretrain/hopper-size/td3.pt", "reports/pretrain/hopper-size/curve.csv"],
     ),
     "meta_train": (
+        "meta_train",
         [SETTING, "mcat"],
-        {"meta_steps": 2500, "meta_eval_every": 1000, "meta_retrain_every": 500, "checkpoint_every": 500},
+        {**META_BUDGET, "budgets.smoke.meta_steps": 2500, "budgets.smoke.checkpoint_every": 500},
         ".resume/meta_train/hopper-size-mcat",
-        [f"data/meta/hopper-size/mcat/{f}" for f in ("agent.pt", "models.pt")]
-        + [f"reports/meta/hopper-size/mcat/{f}" for f in ("curve.csv", "embeddings.csv")],
+        META_OUTPUTS,
+    ),
+    "meta_train_one_seed_at_a_time": (  # killed while seed 1 trains: seed 0's finished state is kept
+        "meta_train",
+        [SETTING, "mcat"],
+        {
+            **META_BUDGET,
+            "budgets.smoke.meta_steps": 1500,
+            "budgets.smoke.checkpoint_every": 500,
+            "budgets.smoke.seeds": 2,
+            "meta.batch_seeds": False,
+        },
+        ".resume/meta_train/hopper-size-mcat-seed1",
+        META_OUTPUTS,
     ),
 }
 
 
-@pytest.mark.parametrize("stage", sorted(STAGE_RUNS))
-def test_sigkilled_stage_resumes_to_the_uninterrupted_result(stage: str, smoke_params: Path, tmp_path: Path) -> None:
-    args, budget, resume, outputs = STAGE_RUNS[stage]
+@pytest.mark.parametrize("run", sorted(STAGE_RUNS))
+def test_sigkilled_stage_resumes_to_the_uninterrupted_result(run: str, smoke_params: Path, tmp_path: Path) -> None:
+    stage, args, changes, resume, outputs = STAGE_RUNS[run]
     raw = OmegaConf.load(smoke_params)
-    for key, value in budget.items():
-        raw.budgets.smoke[key] = value
+    for key, value in changes.items():
+        OmegaConf.update(raw, key, value)
     OmegaConf.save(raw, smoke_params)
     plain, killed = tmp_path / "plain", tmp_path / "killed"
     assert _run_stage(f"stages.{stage}", args, smoke_params, plain).wait(timeout=300) == 0
@@ -165,4 +184,4 @@ def test_sigkilled_stage_resumes_to_the_uninterrupted_result(stage: str, smoke_p
     for name in outputs:
         digests = [hashlib.sha256((root / name).read_bytes()).hexdigest() for root in (plain, killed)]
         assert digests[0] == digests[1], name
-    assert not (killed / resume).exists(), "a finished stage removes its resume state"
+    assert not any((killed / ".resume").rglob("loop.json")), "a finished stage removes its resume states"

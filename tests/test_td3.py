@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.agents.td3 import TD3
+from pipeline.agents.td3 import TD3, stack_seeds
 from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.data.replay import ReplayBuffer
 
@@ -95,6 +95,34 @@ def test_seed_k_of_a_batched_agent_is_the_single_run_with_seed_k() -> None:
             members = slice(2 * k, 2 * k + 2) if is_critic else slice(k, k + 1)
             torch.testing.assert_close(mine[members], theirs, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(batched.act(obs.expand(k_seeds, -1, -1))[k], single.act(obs)[0])
+
+
+def test_stacked_single_seed_agents_continue_like_the_batched_agent() -> None:
+    """Seeds trained one at a time, stacked (weights, Adam moments, noise generators), then trained on as
+    one batched agent: the same as training batched all along."""
+    k_seeds, base = 2, 20
+    batched, batched_buffer = make_agent(base, n_seeds=k_seeds), filled_buffer(base, k_seeds)
+    train_steps(batched, batched_buffer, 5)
+    singles = [make_agent(base + k) for k in range(k_seeds)]
+    for k, agent in enumerate(singles):
+        train_steps(agent, filled_buffer(base + k), 5)
+    stacked = stack_seeds(singles)
+    assert stacked.n_seeds == k_seeds and stacked.total_it == 5
+    torch.testing.assert_close(stacked.actor.action_bias, batched.actor.action_bias)
+    for mine, theirs in zip(parameters(stacked), parameters(batched), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+    train_steps(stacked, batched_buffer, 3)  # Adam's moments and the noise generators carried over
+    reference = make_agent(base, n_seeds=k_seeds)
+    train_steps(reference, filled_buffer(base, k_seeds), 8)  # the same 8 batches
+    for mine, theirs in zip(parameters(stacked), parameters(reference), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_stack_seeds_rejects_mismatched_agents() -> None:
+    agent = make_agent(0)
+    train_steps(agent, filled_buffer(0), 1)
+    with pytest.raises(ValueError, match="update count"):
+        stack_seeds([agent, make_agent(1)])
 
 
 def test_batched_seeds_get_their_own_gradients() -> None:

@@ -54,13 +54,18 @@ class EnsembleMLP(nn.Module):
                 p[member] = torch.rand(p.shape[1:], generator=generator, device=p.device) * (2 * bound) - bound
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_members(x, slice(None))
+        return self._layers(x, list(self.weights), list(self.biases))
 
     def forward_members(self, x: torch.Tensor, members: slice) -> torch.Tensor:
         """Run only the members selected by `members` (e.g. every first critic of a twin pair)."""
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.baddbmm(b[members], x, w[members])
+        return self._layers(x, [w[members] for w in self.weights], [b[members] for b in self.biases])
+
+    @staticmethod
+    def _layers(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor]) -> torch.Tensor:
+        # `forward` passes the parameters unsliced: a slice in the graph costs a zero-filled copy in backward
+        last = len(weights) - 1
+        for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+            x = torch.baddbmm(b, x, w)
             if i < last:
                 x = relu(x)
         return x

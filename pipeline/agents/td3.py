@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +201,40 @@ class TD3:
             self.load_state_dict(state)
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
+
+
+def stack_seeds(agents: Sequence[TD3]) -> TD3:
+    """One agent holding the seeds of `agents` in order (e.g. seeds trained one at a time), optimizer
+    state and generators included; all must share dims, config, device and update count."""
+    first = agents[0]
+
+    def identity(a: TD3) -> tuple:
+        return a.obs_dim, a.action_dim, a.context_dim, a.device, a.config, a.total_it
+
+    if any(identity(a) != identity(first) for a in agents):
+        raise ValueError("stack_seeds: the agents differ in dims, device, config or update count")
+    bias, scale = first.actor.action_bias, first.actor.action_scale
+    low, high = (bias - scale).cpu().numpy(), (bias + scale).cpu().numpy()
+    n_seeds = sum(a.n_seeds for a in agents)
+    stacked = TD3(first.obs_dim, first.action_dim, low, high, first.config, context_dim=first.context_dim,
+                  n_seeds=n_seeds, device=str(first.device))  # fmt: skip
+    states = [a.state_dict() for a in agents]
+    state = stacked.state_dict()
+    for net in ("actor", "critic", "actor_target", "critic_target"):
+        weights = dict(getattr(stacked, net).named_parameters())  # [members, ...]; buffers (bounds) are shared
+        state[net] = {
+            name: torch.cat([s[net][name] for s in states]) if name in weights else value
+            for name, value in state[net].items()
+        }
+    for opt in ("actor_optimizer", "critic_optimizer"):
+        per_agent = [s[opt]["state"] for s in states]  # parameter index -> step, exp_avg, exp_avg_sq
+
+        def stacked_moments(index: int, per_agent: list = per_agent) -> dict[str, torch.Tensor]:
+            keys = per_agent[0][index]
+            return {k: keys[k] if k == "step" else torch.cat([p[index][k] for p in per_agent]) for k in keys}
+
+        state[opt]["state"] = {index: stacked_moments(index) for index in per_agent[0]}
+    state["generators"] = [g for s in states for g in s["generators"]]
+    state["total_it"] = first.total_it
+    stacked.load_state_dict(state)
+    return stacked

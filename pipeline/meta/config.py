@@ -24,6 +24,9 @@ class MetaConfig:
 
     retrain_epochs: int = bounded(1, ge=1)  # epochs of each fit of C, F (and H) on the replay
     replay_capacity: int = bounded(1_000_000, ge=1)  # transitions kept per (seed, task)
+    # the stage trains the profile's seeds as one seed-batched model (fast); false: one seed after
+    # another (1/K of the memory). Seed k draws the same random streams either way.
+    batch_seeds: bool = True
     transfer: TransferRuleConfig = field(default_factory=TransferRuleConfig)
 
 

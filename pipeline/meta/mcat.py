@@ -149,8 +149,11 @@ class MetaTrainer:
         retrain_every: int,
         retrain_updates: int,
         seed: int,
+        first_seed: int = 0,
     ):
-        """`retrain_every`: loop steps between fits of C, F (and H); `retrain_updates`: updates per epoch."""
+        """`retrain_every`: loop steps between fits of C, F (and H); `retrain_updates`: updates per epoch.
+        `first_seed`: the run's index of this trainer's seed 0. Seed k draws every random stream as seed
+        `first_seed + k` of a run does, so seeds trained one at a time match them batched."""
         k, t = len(envs), len(envs[0])
         if agent.n_seeds != k or len(models) != k or agent.context_dim != context.z_dim:
             raise ValueError(f"agent ({agent.n_seeds} seeds, context {agent.context_dim}) and models ({len(models)}) "
@@ -164,8 +167,9 @@ class MetaTrainer:
         self.low, self.high = space.low, space.high
         self.noise_std = agent.config.expl_noise * (self.high - self.low) / 2
         # every random stream its own: exploration noise, env resets, random actions, replay sampling
-        self.rngs = [np.random.default_rng([seed, s, NOISE_STREAM]) for s in range(k)]
-        for s, row in enumerate(envs):
+        seeds = first_seed + np.arange(k)
+        self.rngs = [np.random.default_rng([seed, s, NOISE_STREAM]) for s in seeds.tolist()]
+        for s, row in zip(seeds.tolist(), envs, strict=True):
             for i, env in enumerate(row):
                 env.action_space.seed(seed + 1000 * s + i + ACTION_SPACE_OFFSET)
         self.replay = TaskReplay(
@@ -174,13 +178,13 @@ class MetaTrainer:
             t,
             meta.replay_capacity,
             context.history,
-            seed=seed + REPLAY_OFFSET,
+            seed=seed + REPLAY_OFFSET + first_seed,
             n_seeds=k,
             z_dim=context.z_dim,
         )
         self.sil_buffer = (
-            SILBuffer(agent.obs_dim, agent.action_dim, sil.capacity, context_dim=self._segment_size, seed=seed + 500,
-                      n_seeds=k, alpha=sil.alpha, beta=sil.beta, z_dim=context.z_dim)
+            SILBuffer(agent.obs_dim, agent.action_dim, sil.capacity, context_dim=self._segment_size,
+                      seed=seed + 500 + first_seed, n_seeds=k, alpha=sil.alpha, beta=sil.beta, z_dim=context.z_dim)
             if method.sil else None
         )  # fmt: skip
         self.histories = [RecentReturns(t, meta.transfer) for _ in range(k)]
@@ -189,8 +193,8 @@ class MetaTrainer:
         self.episode_start = np.zeros((k, t), np.int64)  # loop step at which each running episode began
         self.start_steps = 0
         self.sources = np.full((k, t), -1)  # the acting policy of each running episode: -1 learned, j transferred
-        self.generators = [torch.Generator().manual_seed(seed + 2000 + s) for s in range(k)]
-        self.streams = Streams(envs, context.history, seed + 1000 * np.arange(k)[:, None] + np.arange(t)[None, :])
+        self.generators = [torch.Generator().manual_seed(seed + 2000 + s) for s in seeds.tolist()]
+        self.streams = Streams(envs, context.history, seed + 1000 * seeds[:, None] + np.arange(t)[None, :])
         self.episodes: list[list[list[tuple]]] = [[[] for _ in range(t)] for _ in range(k)]  # SIL: (obs, a, r, z)
         self.step = 0
         self.transferred_episodes = 0
