@@ -81,10 +81,11 @@ def synthetic_rounds(*, with_sb3: bool) -> bench.Td3Rounds:
             samples[bench.Contender("sb3", 1, threads)] = [50.0 * threads] * 2
         for k in bench.SEED_COUNTS:
             samples[bench.Contender("fp32", k, threads)] = [100.0 * threads / k] * 2
+            samples[bench.Contender(bench.COMPILED, k, threads)] = [130.0 * threads / k] * 2
         samples[bench.Contender("matmul", 0, threads)] = [400.0 * threads * flop] * 2  # floor: 400/s per thread
     for k in bench.PRECISION_SEEDS:
         samples[bench.Contender("bf16", k, bench.PRECISION_THREADS)] = [300.0 / k] * 2
-    unavailable = {"fp32+compile": "n/a", "bf16+compile": "n/a"}
+    unavailable = {"bf16+compile": "n/a"}
     return bench.Td3Rounds(samples, {"rounds": 2}, {}, {"flop_per_update_counted": flop}, unavailable)
 
 
@@ -101,15 +102,23 @@ def test_sections_compute_ratios_from_the_rounds(monkeypatch: pytest.MonkeyPatch
     assert floor["threads_2"]["floor_updates_per_s"] == pytest.approx(800)
     assert ("floor_vs_sb3" in floor["threads_2"]) == with_sb3
     assert precision["bf16_k5"]["vs_fp32"] == pytest.approx(1.5)
-    assert precision["fp32+compile_k5"]["status"] == "n/a"
+    assert precision["bf16+compile_k5"]["status"] == "n/a"
+    assert precision["fp32+compile_k5"]["vs_fp32"] == pytest.approx(1.3)
+    assert vs_sb3["threads_1"]["ours_compiled_updates_per_s"] == 130
+    assert batched["k5_threads_2"]["per_seed_updates_per_s_compiled"] == pytest.approx(260)
+    assert batched["k5_threads_1"]["floor_fraction_compiled"] == pytest.approx(0.325)
     if with_sb3:
         assert vs_sb3["threads_1"]["ratio"] == 2 and vs_sb3["threads_1"]["meets_target"]
+        assert vs_sb3["threads_1"]["ratio_compiled"] == pytest.approx(2.6)
+        assert batched["k5_threads_2"]["vs_sb3_compiled"] == pytest.approx(2.6)
+        assert batched["k5_threads_2"]["meets_target_compiled"] is False  # floor fraction 0.325 < 0.6
         assert batched["k5_threads_2"]["vs_sb3"] == pytest.approx(2)
         assert not batched["k5_threads_2"]["meets_target"]  # 2 < 2.5
         assert precision["bf16_k5"]["vs_sb3"] == pytest.approx(3) and precision["bf16_k5"]["meets_target"]
         assert floor["threads_1"]["floor_vs_sb3"] == pytest.approx(8)
     else:
         assert "ratio" not in vs_sb3["threads_1"] and "vs_sb3" not in batched["k5_threads_2"]
+        assert "vs_sb3_compiled" not in batched["k5_threads_2"]
         assert "vs_sb3" not in precision["bf16_k5"]
 
 
