@@ -215,7 +215,8 @@ def write_reports(out: Path, results: dict) -> None:
         [
             "# Learning equivalence",
             "",
-            f"Budget: {results['budget']}. `make bench-learning` regenerates this.",
+            f"Budget: {results['budget']}.",
+            "Written by benchmarks/learning.py; `make bench-learning` runs the default budget.",
             "",
             "| variant | final return (mean ± s.e. over seeds) | wall s |",
             "|---|---|---|",
