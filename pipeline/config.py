@@ -30,7 +30,7 @@ class ParamsError(ValueError):
 
 class Profile(Enum):
     smoke = "smoke"  # CI: the whole DAG in minutes; numbers mean nothing
-    default = "default"  # a 2-core laptop: the whole DAG within about 30 minutes
+    default = "default"  # a 2-core machine: the whole DAG in about 1.5 hours
     paper = "paper"  # the paper's budgets (3 seeds, 1M/2M steps): days on a CPU
 
 

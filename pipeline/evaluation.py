@@ -18,6 +18,12 @@ class ReturnStats(NamedTuple):
     returns: np.ndarray
 
 
+def improvement_pct(new: np.ndarray | float, reference: np.ndarray | float) -> np.ndarray:
+    """(new - reference) / |reference| in %: Fig. 5's transfer gain over the source policy, Table 3's
+    MCAT gain over MCAT w/o PT."""
+    return 100.0 * (np.asarray(new) - reference) / np.abs(reference)
+
+
 def summarize(returns: np.ndarray) -> ReturnStats:
     returns = np.asarray(returns, dtype=np.float64)
     stderr = float(returns.std(ddof=1) / np.sqrt(len(returns))) if len(returns) > 1 else 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import io
 import sys
@@ -14,6 +15,7 @@ from omegaconf import OmegaConf
 
 from pipeline.atomic import write_text
 from pipeline.config import Params, ParamsError, load_params
+from pipeline.meta.config import MetaTrainRuns
 
 
 def argument_parser(description: str) -> argparse.ArgumentParser:
@@ -46,8 +48,10 @@ def resume_folder(root: Path, stage: str, setting: str) -> Path:
 
 
 def run_fingerprint(params: Params, *parts: str) -> str:
-    """Identifies a run's configuration: a resume state of another configuration is not continued."""
-    text = OmegaConf.to_yaml(OmegaConf.structured(params)) + "\n".join(parts)
+    """Identifies a run's configuration: a resume state of another configuration is not continued.
+    `meta_train` is left out: it lists which meta runs exist (e.g. Table 4's delays), not how one runs."""
+    runs_left_out = dataclasses.replace(params, meta_train=MetaTrainRuns())
+    text = OmegaConf.to_yaml(OmegaConf.structured(runs_left_out)) + "\n".join(parts)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

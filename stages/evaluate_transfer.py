@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pipeline.atomic import write_json
-from pipeline.evaluation import evaluate_policies, summarize
+from pipeline.evaluation import evaluate_policies, improvement_pct, summarize
 from pipeline.transfer.checkpoint import build_models, load_models
 from pipeline.transfer.policy import Route, routed_policy
 from stages.common import argument_parser, load_params_or_exit, write_csv
@@ -26,11 +26,6 @@ from stages.transfer_common import policies_path, task_envs, task_policies, tran
 
 RETURNS_HEADER = ("experiment", "seed", "source_task", "target_task", "policy", "mean_return")
 EVAL_SEED_OFFSET = 50_000  # evaluation resets never reuse the collection's or pretraining's seeds
-
-
-def improvement_pct(transferred: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """(transferred - source) / |source| in %, the quantity of Fig. 5."""
-    return 100.0 * (transferred - source) / np.abs(source)
 
 
 def main(argv: list[str] | None = None) -> None:

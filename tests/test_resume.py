@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import random
@@ -20,6 +21,7 @@ from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
 from pipeline.envs import make_env
 from pipeline.training import NonFiniteError, train_td3
+from stages.common import load_params_or_exit, run_fingerprint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,3 +187,14 @@ def test_sigkilled_stage_resumes_to_the_uninterrupted_result(run: str, smoke_par
         digests = [hashlib.sha256((root / name).read_bytes()).hexdigest() for root in (plain, killed)]
         assert digests[0] == digests[1], name
     assert not any((killed / ".resume").rglob("loop.json")), "a finished stage removes its resume states"
+
+
+def test_fingerprint_ignores_which_meta_runs_exist_but_not_how_a_run_runs() -> None:
+    """Adding Table 4's delays keeps running stages' resume states; changing a hyperparameter does not."""
+    params = load_params_or_exit(str(ROOT / "params.yaml"))
+    fingerprint = run_fingerprint(params, "meta_train", SETTING, "mcat")
+    more_runs = dataclasses.replace(params, meta_train=dataclasses.replace(params.meta_train, other_delays=[200]))
+    assert run_fingerprint(more_runs, "meta_train", SETTING, "mcat") == fingerprint
+    other_lr = dataclasses.replace(params, td3=dataclasses.replace(params.td3, lr=1e-3))
+    assert run_fingerprint(other_lr, "meta_train", SETTING, "mcat") != fingerprint
+    assert run_fingerprint(params, "meta_train", SETTING, "mcat_no_pt") != fingerprint

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from pipeline.evaluation import improvement_pct
 from pipeline.report.paper import TABLE2, TABLE2_SETTINGS, TABLE3, TABLE4
 
 Results = Mapping[str, Mapping[str, Mapping[str, Any]]]  # setting -> method -> metrics.json
@@ -25,11 +26,6 @@ def budget_label(metrics: Mapping[str, Any]) -> str:
 def _budgets(results: Results) -> list[str]:
     labels = sorted({budget_label(m) for methods in results.values() for m in methods.values()})
     return [f"Ours: {label}." for label in labels]
-
-
-def improvement_pct(with_pt: float, without_pt: float) -> float:
-    """Table 3's improvement: (MCAT - w/o PT) / |w/o PT| in %."""
-    return 100.0 * (with_pt - without_pt) / abs(without_pt)
 
 
 def table2_markdown(results: Results) -> str:
