@@ -171,12 +171,8 @@ def train_seeds(
     """Train the run's seeds `seeds` (indices, consecutive) as one batched trainer, resuming from `resume`.
     Evaluations rewrite curve.csv with `earlier_rows` (other seeds' finished rows) and this trainer's.
     `keep_finished_state`: checkpoint at the end too (the stage removes the states once all seeds are done)."""
-    budget, tasks, n_train, k = (
-        params.budget,
-        params.tasks[args.setting],
-        len(params.tasks[args.setting].train),
-        len(seeds),
-    )
+    budget, tasks, k = params.budget, params.tasks[args.setting], len(seeds)
+    n_train = len(tasks.train)
 
     def grid(task_list: list) -> list[list]:
         steps = budget.max_episode_steps

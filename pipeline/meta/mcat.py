@@ -167,9 +167,9 @@ class MetaTrainer:
         self.low, self.high = space.low, space.high
         self.noise_std = agent.config.expl_noise * (self.high - self.low) / 2
         # every random stream its own: exploration noise, env resets, random actions, replay sampling
-        seeds = first_seed + np.arange(k)
-        self.rngs = [np.random.default_rng([seed, s, NOISE_STREAM]) for s in seeds.tolist()]
-        for s, row in zip(seeds.tolist(), envs, strict=True):
+        seeds = list(range(first_seed, first_seed + k))  # this trainer's seeds, as the run numbers them
+        self.rngs = [np.random.default_rng([seed, s, NOISE_STREAM]) for s in seeds]
+        for s, row in zip(seeds, envs, strict=True):
             for i, env in enumerate(row):
                 env.action_space.seed(seed + 1000 * s + i + ACTION_SPACE_OFFSET)
         self.replay = TaskReplay(
@@ -193,8 +193,8 @@ class MetaTrainer:
         self.episode_start = np.zeros((k, t), np.int64)  # loop step at which each running episode began
         self.start_steps = 0
         self.sources = np.full((k, t), -1)  # the acting policy of each running episode: -1 learned, j transferred
-        self.generators = [torch.Generator().manual_seed(seed + 2000 + s) for s in seeds.tolist()]
-        self.streams = Streams(envs, context.history, seed + 1000 * seeds[:, None] + np.arange(t)[None, :])
+        self.generators = [torch.Generator().manual_seed(seed + 2000 + s) for s in seeds]
+        self.streams = Streams(envs, context.history, seed + 1000 * np.array(seeds)[:, None] + np.arange(t)[None, :])
         self.episodes: list[list[list[tuple]]] = [[[] for _ in range(t)] for _ in range(k)]  # SIL: (obs, a, r, z)
         self.step = 0
         self.transferred_episodes = 0
