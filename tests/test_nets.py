@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -12,7 +13,8 @@ SIZES = [7, 16, 16, 3]
 
 def separate_mlp(ensemble: EnsembleMLP, member: int) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for w, b in zip(ensemble.weights, ensemble.biases, strict=True):
+    for layer, b in enumerate(ensemble.biases):
+        w = ensemble.weight(layer)
         linear = nn.Linear(w.shape[1], w.shape[2])
         with torch.no_grad():
             linear.weight.copy_(w[member].T)
@@ -21,8 +23,9 @@ def separate_mlp(ensemble: EnsembleMLP, member: int) -> nn.Sequential:
     return nn.Sequential(*layers[:-1])
 
 
-def test_members_match_separate_mlps_outputs_and_gradients() -> None:
-    ensemble = EnsembleMLP(3, SIZES)
+@pytest.mark.parametrize("outputs", [3, 1])
+def test_members_match_separate_mlps_outputs_and_gradients(outputs: int) -> None:
+    ensemble = EnsembleMLP(3, [*SIZES[:-1], outputs])
     for m in range(3):
         ensemble.init_member(m, torch.Generator().manual_seed(m))
     x = torch.randn(3, 5, SIZES[0])
@@ -33,8 +36,10 @@ def test_members_match_separate_mlps_outputs_and_gradients() -> None:
         ref = mlp(x[m])
         torch.testing.assert_close(out[m], ref)
         ref.square().sum().backward()
-        for (w, b), linear in zip(zip(ensemble.weights, ensemble.biases, strict=True), mlp[::2], strict=True):
-            torch.testing.assert_close(w.grad[m], linear.weight.grad.T)
+        for layer, linear in enumerate(mlp[::2]):
+            w, b = ensemble.weights[layer], ensemble.biases[layer]
+            w_grad = w.grad.transpose(1, 2) if layer == len(ensemble.weights) - 1 else w.grad  # [members, in, out]
+            torch.testing.assert_close(w_grad[m], linear.weight.grad.T)
             torch.testing.assert_close(b.grad[m, 0], linear.bias.grad)
 
 

@@ -44,14 +44,22 @@ class EnsembleMLP(nn.Module):
     def __init__(self, members: int, sizes: Sequence[int]):
         super().__init__()
         pairs = list(itertools.pairwise(sizes))
-        self.weights = nn.ParameterList(nn.Parameter(torch.empty(members, i, o)) for i, o in pairs)
+        # hidden layers stored [members, in, out], the output layer [members, out, in]: with few
+        # outputs (a Q value, an action) bmm's backward runs several times faster in that layout
+        shapes = [*pairs[:-1], pairs[-1][::-1]]
+        self.weights = nn.ParameterList(nn.Parameter(torch.empty(members, *shape)) for shape in shapes)
         self.biases = nn.ParameterList(nn.Parameter(torch.empty(members, 1, o)) for _, o in pairs)
+
+    def weight(self, layer: int) -> torch.Tensor:
+        """Layer `layer`'s weights as [members, in, out], whatever their storage layout."""
+        w = self.weights[layer]
+        return w.transpose(1, 2) if layer == len(self.weights) - 1 else w
 
     @torch.no_grad()
     def init_member(self, member: int, generator: torch.Generator) -> None:
         """nn.Linear's default init, U(-1/sqrt(in), 1/sqrt(in)), drawn layer by layer from `generator`."""
-        for w, b in zip(self.weights, self.biases, strict=True):
-            bound = 1.0 / math.sqrt(w.shape[1])
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            bound = 1.0 / math.sqrt(self.weight(layer).shape[1])
             for p in (w, b):
                 p[member] = torch.rand(p.shape[1:], generator=generator, device=p.device) * (2 * bound) - bound
 
@@ -65,12 +73,9 @@ class EnsembleMLP(nn.Module):
     @staticmethod
     def _layers(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor]) -> torch.Tensor:
         # `forward` passes the parameters unsliced: a slice in the graph costs a zero-filled copy in backward
-        last = len(weights) - 1
-        for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
-            x = torch.baddbmm(b, x, w)
-            if i < last:
-                x = relu_of_fresh(x)
-        return x
+        for w, b in zip(weights[:-1], biases[:-1], strict=True):
+            x = relu_of_fresh(torch.baddbmm(b, x, w))
+        return torch.baddbmm(biases[-1], x, weights[-1].transpose(1, 2))
 
 
 class EnsembleActor(nn.Module):

@@ -24,7 +24,7 @@ from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.atomic import write_bytes
 from pipeline.data.replay import Batch
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3  # 3: output layers stored [members, out, in]
 
 
 class TD3:
