@@ -26,6 +26,7 @@ from pipeline.data.dataset import read_dataset
 from pipeline.evaluation import evaluate_policies, summarize
 from pipeline.models.config import TranslatorLoss
 from pipeline.models.epochs import Schedule
+from pipeline.seeding import stream_generator, stream_seed
 from pipeline.transfer.checkpoint import build_models, load_models
 from pipeline.transfer.fit import fit_translator
 from pipeline.transfer.policy import Route, routed_policy
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, list[float]] = {loss.value: [] for loss in TranslatorLoss}
     for k in range(budget.seeds):
         for loss in TranslatorLoss:
-            torch.manual_seed(params.seed + k)
+            torch.manual_seed(stream_seed(params.seed + k, "translator.init"))
             config = dataclasses.replace(params.translator, loss=loss)
             models = build_models(info.observation_shape[0], info.action_shape[0], low, high, params.context,
                                   params.forward_model, config, params.cycle_baseline)  # fmt: skip
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
                         tasks=list(spec.tasks))  # fmt: skip
             fresh = build_models(info.observation_shape[0], info.action_shape[0], low, high, params.context,
                                  params.forward_model, config, params.cycle_baseline).pair_translator  # fmt: skip
-            generator = torch.Generator().manual_seed(params.seed + k)
+            generator = stream_generator(params.seed + k, "translator.batches")
             fit_translator(fresh, models.pair_forward, [source_data], config, schedule, generator=generator)
             policy = routed_policy(agent, [source], [Route(np.zeros(1, int), fresh)])
             reset = params.seed + EVAL_SEED_OFFSET + k * budget.transfer_eval_episodes

@@ -34,6 +34,7 @@ from pipeline.evaluation import summarize
 from pipeline.guards import NonFiniteError
 from pipeline.meta.mcat import METHODS, MetaTrainer, SeedModels, build_seed_models, evaluate_contextual
 from pipeline.meta.resume import load_meta_state, save_meta_state
+from pipeline.seeding import stream_generator, stream_seed
 from pipeline.transfer.windows import Windows
 from stages.common import (
     argument_parser,
@@ -48,7 +49,6 @@ CURVE_HEADER = ("env_steps", "method", "seed", "task", "split", "dense_return", 
 EMBEDDING_HEADER = ("seed", "task")
 EMBEDDING_SEGMENTS = 50  # context segments per (seed, task) in embeddings.csv (App. D.5's scatter)
 EVAL_SEED_OFFSET = 70_000  # evaluation resets apart from training's
-MODEL_INIT_OFFSET = 4000  # torch seed of seed k's C, F, H: seed + this + k
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -188,7 +188,7 @@ def train_seeds(
                 seed=params.seed + seeds[0], n_seeds=k)  # fmt: skip
     models = []
     for s in seeds:
-        torch.manual_seed(params.seed + MODEL_INIT_OFFSET + s)  # apart from TD3's generators
+        torch.manual_seed(stream_seed(params.seed + s, "meta.models"))  # C, F, H init: apart from TD3's streams
         models.append(build_seed_models(obs_dim, action_dim, space.low, space.high, params.context,
                                         params.forward_model, params.translator))  # fmt: skip
     trainer = MetaTrainer(
@@ -247,7 +247,7 @@ def embedding_rows(trainer: MetaTrainer, base_seed: int, first_seed: int = 0) ->
     the trainer's seed s is the run's seed `first_seed + s`."""
     rows = []
     for s, models in enumerate(trainer.models, start=first_seed):
-        generator = torch.Generator().manual_seed(base_seed + s)
+        generator = stream_generator(base_seed + s, "meta.embedding_segments")
         for i in range(trainer.n_tasks):
             try:
                 windows = Windows(trainer.replay.task_data(s - first_seed, i), trainer.context.history, 1)

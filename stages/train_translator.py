@@ -33,6 +33,7 @@ from pipeline.evaluation import evaluate_policies
 from pipeline.guards import NonFiniteError
 from pipeline.models.cycle_baseline import train_cycle_translator
 from pipeline.models.epochs import EpochLog
+from pipeline.seeding import stream_generator, stream_seed
 from pipeline.transfer.checkpoint import TransferModels, build_models, save_models
 from pipeline.transfer.fit import (
     Schedule,
@@ -153,8 +154,8 @@ def main(argv: list[str] | None = None) -> None:
         if k in state["completed"]:
             continue
         seed = params.seed + k
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(stream_seed(seed, "translator.init"))
+        generator = stream_generator(seed, "translator.batches")
         models = new_models()
         if state["done"]:  # this seed was interrupted after state["done"] fits
             load_models_state(models, state["models"])

@@ -1,7 +1,8 @@
 """Ensembles of small MLPs evaluated as one: TD3's actor and twin critics for K seeds at once.
 
 An `EnsembleMLP` holds `members` independent MLPs with weights stacked as [members, in, out]
-and runs every layer as one batched matmul (`baddbmm`). Members share nothing: each is
+(the output layer as [members, out, in]: see `EnsembleMLP.__init__`) and runs every layer as
+one batched matmul (`baddbmm`). Members share nothing: each is
 initialised from its own generator (nn.Linear's distribution), and a loss that sums the
 members' losses gives each member exactly its own gradient.
 """

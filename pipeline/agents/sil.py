@@ -30,6 +30,7 @@ import torch
 from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3 import TD3
 from pipeline.data.context_cache import ContextCache, Encoder
+from pipeline.seeding import stream_generator
 
 ADVANTAGE_CLIP = 1.0  # upper clip of R - V (`clip=1` in the authors' code)
 PRIORITY_EPS = 1e-6  # keeps zero-advantage transitions sampleable (the authors' floor)
@@ -63,7 +64,7 @@ def sil_advantage(returns: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
 class SILBuffer:
     """K seeds' ring buffers of finished episodes' transitions (obs, action, context, R).
 
-    Seed k samples proportionally to priority^alpha with a generator seeded `seed + k`. New
+    Seed k samples proportionally to priority^alpha with its own generator (stream "sil" of seed `seed + k`). New
     transitions get the largest priority seen so far (1 at first), so each is likely replayed
     once; `update_priorities` sets (adv + eps)^alpha. Importance weights (N P)^-beta are divided
     by the largest one among seed k's stored transitions (that of its lowest priority), so they
@@ -104,7 +105,7 @@ class SILBuffer:
         self.max_priority = [1.0] * n_seeds
         self.sizes = [0] * n_seeds
         self._next = [0] * n_seeds
-        self.generators = [torch.Generator(device=self.device).manual_seed(seed + k) for k in range(n_seeds)]
+        self.generators = [stream_generator(seed + k, "sil", self.device) for k in range(n_seeds)]
         self._members = torch.arange(n_seeds, device=self.device).unsqueeze(1)
         self.encoded = ContextCache((n_seeds, capacity), z_dim, self.device) if z_dim > 0 and context_dim > 0 else None
 

@@ -3,9 +3,11 @@
 Every tensor has a leading seed dimension K: seed k's actor, critics, optimizer state and
 target-noise generator are its own (`n_seeds=1` is plain TD3), and batching K seeds into
 one model changes nothing but speed: seed k of a K-seed agent matches a 1-seed agent built
-with seed `seed + k` to float tolerance. With `context_dim > 0` actor and critics take
-`concat(obs, context)`; meta-training passes the context z of each transition. Truncation is
-not terminal: the buffer's `not_done` is 0 only for real terminations.
+with seed `seed + k` to float tolerance. Its weight initialisation and target noise are two
+named streams of `seed + k` (`pipeline.seeding`), unrelated to each other and to other seeds'.
+With `context_dim > 0` actor and critics take `concat(obs, context)`; meta-training passes the
+context z of each transition. Truncation is not terminal: the buffer's `not_done` is 0 only
+for real terminations.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pipeline.agents.nets import EnsembleActor, EnsembleTwinCritic
 from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.atomic import write_bytes
 from pipeline.data.replay import Batch
+from pipeline.seeding import stream_generator
 
 CHECKPOINT_VERSION = 3  # 3: output layers stored [members, out, in]
 
@@ -53,7 +56,7 @@ class TD3:
         self.actor = EnsembleActor(n_seeds, in_dim, action_dim, config.hidden, low, high).to(self.device)
         self.critic = EnsembleTwinCritic(n_seeds, in_dim + action_dim, config.hidden).to(self.device)
         for k in range(n_seeds):  # seed k's weights come from seed k's generator alone
-            init = torch.Generator(device=self.device).manual_seed(seed + k)
+            init = stream_generator(seed + k, "td3.init", self.device)
             self.actor.mlp.init_member(k, init)
             self.critic.mlp.init_member(2 * k, init)
             self.critic.mlp.init_member(2 * k + 1, init)
@@ -62,7 +65,7 @@ class TD3:
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.lr, fused=True)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.lr, fused=True)
         # target-policy smoothing noise, one generator per seed
-        self.generators = [torch.Generator(device=self.device).manual_seed(seed + k + 1) for k in range(n_seeds)]
+        self.generators = [stream_generator(seed + k, "td3.target_noise", self.device) for k in range(n_seeds)]
         self.total_it = 0
         self.last_losses: dict[str, torch.Tensor] = {}
         compiled = torch.compile if config.compile else (lambda fn: fn)

@@ -11,6 +11,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from pipeline.seeding import stream_generator
+
 
 class Batch(NamedTuple):
     obs: torch.Tensor  # [K, B, obs_dim]
@@ -26,7 +28,7 @@ _STORED = ("obs", "action", "reward", "next_obs", "not_done")
 
 
 class ReplayBuffer:
-    """FIFO ring buffers of K seeds; seed k samples with a generator seeded `seed + k`."""
+    """FIFO ring buffers of K seeds; seed k samples with its own generator, stream "replay" of seed `seed + k`."""
 
     def __init__(
         self, obs_dim: int, action_dim: int, capacity: int, *, seed: int = 0, n_seeds: int = 1, device: str = "cpu"
@@ -46,7 +48,7 @@ class ReplayBuffer:
         self.reward, self.not_done = alloc(), alloc()
         self.size = 0
         self._next = 0
-        self.generators = [torch.Generator(device=self.device).manual_seed(seed + k) for k in range(n_seeds)]
+        self.generators = [stream_generator(seed + k, "replay", self.device) for k in range(n_seeds)]
         self._members = torch.arange(n_seeds, device=self.device).unsqueeze(1)
 
     def _rows(self, values: object, width: int | None = None) -> torch.Tensor:

@@ -45,12 +45,12 @@ from pipeline.models.context import ContextEncoder
 from pipeline.models.epochs import Schedule
 from pipeline.models.forward import GaussianForwardModel
 from pipeline.models.translator import ActionTranslator
+from pipeline.seeding import stream_generator
 from pipeline.transfer.fit import fit_context_and_forward, fit_translator, task_features
 from pipeline.transfer.windows import Windows
 
 NOISE_STREAM = 101  # numpy seeds [seed, k, NOISE_STREAM]: exploration noise, apart from every other stream
 ACTION_SPACE_OFFSET = 500  # random start actions of env (k, i): seed + 1000 k + i + this (its resets: without it)
-REPLAY_OFFSET = 3000  # torch generators of replay sampling: seed + this + k (TD3's own use seed + k)
 
 
 class MethodSpec(NamedTuple):
@@ -178,13 +178,13 @@ class MetaTrainer:
             t,
             meta.replay_capacity,
             context.history,
-            seed=seed + REPLAY_OFFSET + first_seed,
+            seed=seed + first_seed,
             n_seeds=k,
             z_dim=context.z_dim,
         )
         self.sil_buffer = (
             SILBuffer(agent.obs_dim, agent.action_dim, sil.capacity, context_dim=self._segment_size,
-                      seed=seed + 500 + first_seed, n_seeds=k, alpha=sil.alpha, beta=sil.beta, z_dim=context.z_dim)
+                      seed=seed + first_seed, n_seeds=k, alpha=sil.alpha, beta=sil.beta, z_dim=context.z_dim)
             if method.sil else None
         )  # fmt: skip
         self.histories = [RecentReturns(t, meta.transfer) for _ in range(k)]
@@ -193,7 +193,7 @@ class MetaTrainer:
         self.episode_start = np.zeros((k, t), np.int64)  # loop step at which each running episode began
         self.start_steps = 0
         self.sources = np.full((k, t), -1)  # the acting policy of each running episode: -1 learned, j transferred
-        self.generators = [torch.Generator().manual_seed(seed + 2000 + s) for s in seeds]
+        self.generators = [stream_generator(seed + s, "meta.fits") for s in seeds]  # C/F/H fits' batches
         self.streams = Streams(envs, context.history, seed + 1000 * np.array(seeds)[:, None] + np.arange(t)[None, :])
         self.episodes: list[list[list[tuple]]] = [[[] for _ in range(t)] for _ in range(k)]  # SIL: (obs, a, r, z)
         self.step = 0

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from pipeline.data.context_cache import ContextCache, Encoder
+from pipeline.seeding import stream_generator
 from pipeline.transfer.windows import TaskData
 
 
@@ -76,7 +77,7 @@ class TaskReplay:
         self.episode = torch.zeros(shape, dtype=torch.int64)
         self.size = 0  # rows per stream (all streams advance together)
         self._next = 0
-        self.generators = [torch.Generator().manual_seed(seed + k) for k in range(n_seeds)]
+        self.generators = [stream_generator(seed + k, "task_replay") for k in range(n_seeds)]
         self.contexts = ContextCache(shape, z_dim) if z_dim > 0 else None
         self.next_contexts = ContextCache(shape, z_dim) if z_dim > 0 else None
 
