@@ -74,6 +74,16 @@ def test_table1_row_holds_our_values_as_mean_pm_stderr() -> None:
     assert cells["ours / source"] == "1.22"
 
 
+def test_table1_ratio_is_not_shown_for_a_source_return_at_or_below_zero() -> None:
+    summary = metrics()
+    summary["table1"]["source_policy"]["mean"] = -151.0
+    summary["table1"]["ours"]["mean"] = -2643.6
+    summary["table1"]["ours_over_source"] = -2643.6 / -151.0  # 17.5: no improvement
+    markdown = table1_markdown({"halfcheetah-armature": summary})
+    cells = dict(zip(header(markdown), row_of(markdown, "HalfCheetah"), strict=True))
+    assert cells["ours / source"] == "n/a (source <= 0)"
+
+
 def test_table1_row_shows_the_paper_values_beside_ours() -> None:
     markdown = table1_markdown({"halfcheetah-armature": metrics(), "ant-cripple": metrics("ant-cripple", [None, 0])})
     for setting in ("halfcheetah-armature", "ant-cripple"):

@@ -24,7 +24,8 @@ def test_streams_differ_across_seeds_and_names():
 
 def test_stream_generator_draws_as_its_seed_says():
     expected = torch.Generator().manual_seed(stream_seed(5, "replay"))
-    torch.testing.assert_close(torch.rand(8, generator=stream_generator(5, "replay")), torch.rand(8, generator=expected))
+    drawn = torch.rand(8, generator=stream_generator(5, "replay"))
+    torch.testing.assert_close(drawn, torch.rand(8, generator=expected))
 
 
 def test_negative_seed_fails_naming_it():

@@ -21,6 +21,11 @@ def budget_line(metrics: Mapping[str, Any]) -> str:
     )
 
 
+def _ratio(ratio: float, source_mean: float) -> str:
+    """ours / source only where the source return is positive: -2644 / -151 = 17.5 is no improvement."""
+    return f"{ratio:.2f}" if source_mean > 0 else "n/a (source <= 0)"
+
+
 def table1_markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
     """Table 1 from `evaluate_transfer` summaries (setting -> metrics JSON), the paper's values beside ours."""
     lines = [
@@ -46,7 +51,7 @@ def table1_markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
             _pm(t["source_policy"]["mean"], t["source_policy"]["stderr"]),
             _pm(t["zhang_et_al"]["mean"], t["zhang_et_al"]["stderr"]),
             _pm(t["ours"]["mean"], t["ours"]["stderr"]),
-            f"{t['ours_over_source']:.2f}",
+            _ratio(t["ours_over_source"], t["source_policy"]["mean"]),
             reference,
             budget_line(metrics),
         ]
