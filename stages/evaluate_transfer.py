@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         summary = summarize(returns)
         table1[name] = {"mean": summary.mean, "stderr": summary.stderr, "per_seed": returns.tolist()}
         rows += [("table1", params.seed + k, spec.pair[0], spec.pair[1], name, r) for k, r in enumerate(returns)]
-    table1["ours_over_source"] = table1["ours"]["mean"] / table1["source_policy"]["mean"]
+    source_mean = table1["source_policy"]["mean"]  # a ratio to a source return <= 0 reads as a gain: none then
+    table1["ours_over_source"] = table1["ours"]["mean"] / source_mean if source_mean > 0 else None
     print(
         f"evaluate_transfer {args.setting} Table 1 {spec.pair[0]} -> {spec.pair[1]}: "
         + ", ".join(f"{name} {table1[name]['mean']:.1f} ± {table1[name]['stderr']:.1f}" for name in kinds)

@@ -21,9 +21,10 @@ def budget_line(metrics: Mapping[str, Any]) -> str:
     )
 
 
-def _ratio(ratio: float, source_mean: float) -> str:
-    """ours / source only where the source return is positive: -2644 / -151 = 17.5 is no improvement."""
-    return f"{ratio:.2f}" if source_mean > 0 else "n/a (source <= 0)"
+def _ratio(ratio: float | None, source_mean: float) -> str:
+    """ours / source only where the source return is positive: -2644 / -151 = 17.5 is no improvement
+    (evaluate_transfer writes None then; summaries written before it did may hold such a ratio)."""
+    return f"{ratio:.2f}" if ratio is not None and source_mean > 0 else "n/a (source <= 0)"
 
 
 def table1_markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
