@@ -21,6 +21,7 @@ import functools
 import gc
 import importlib.metadata
 import inspect
+import json
 import os
 import platform
 import resource
@@ -48,6 +49,7 @@ from benchmarks.sb3_reference import sb3_td3
 from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
+from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import write_json, write_text
 from pipeline.data.replay import ReplayBuffer
 from pipeline.envs import SETTINGS, Task, make_env, make_raw_env
@@ -101,6 +103,8 @@ FLOOR_FRACTION_TARGETS = {5: 0.6}  # fp32 per-seed updates/s over the arithmetic
 META_TASKS = (0.1, 0.2, 0.3, 0.4, 0.5)
 META_RETRAIN_EVERY, META_RETRAIN_UPDATES = 5000, 200  # the default budget's refit schedule
 META_COST_TARGET = 1.3  # mcat's time per update step over plain TD3's
+ALLOCATOR_SEEDS = (1, 5)  # seeds batched in the allocator section's probes
+ALLOCATOR_ROUNDS, ALLOCATOR_BLOCK_S = 4, 1.0  # each probe process times 3 blocks
 
 
 @dataclass(frozen=True)
@@ -520,6 +524,41 @@ def meta_step_cost(budget: Budget) -> dict[str, Any]:
     }
 
 
+def allocator(budget: Budget) -> dict[str, Any]:
+    """TD3 updates/s (fp32, one thread) with glibc malloc's default thresholds and with
+    `pipeline.allocator.keep_freed_memory` (which every stage and this benchmark call first), each in a
+    fresh process (`benchmarks.allocator_probe`), alternating, `rounds` rounds.
+
+    `ratio` is kept over default updates/s, paired within rounds; `page_faults_per_update` shows the
+    cause: with the default thresholds each update's temporaries are mapped and zero-filled anew."""
+    rounds = 1 if budget.name == "quick" else ALLOCATOR_ROUNDS
+    block_s = 0.05 if budget.name == "quick" else ALLOCATOR_BLOCK_S
+    out: dict[str, Any] = {"rounds": rounds}
+    for k in ALLOCATOR_SEEDS:
+        samples: dict[str, list[dict[str, Any]]] = {"default": [], "kept": []}
+        for r in range(rounds):
+            for variant in ("default", "kept") if r % 2 == 0 else ("kept", "default"):
+                flags = ["--keep-freed-memory"] if variant == "kept" else []
+                command = [sys.executable, "-m", "benchmarks.allocator_probe", "--seeds", str(k), "--block-s",
+                           str(block_s), "--buffer", str(budget.td3_buffer), *flags]  # fmt: skip
+                env = {**os.environ, "OMP_NUM_THREADS": "1"}
+                done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
+                samples[variant].append(json.loads(done.stdout.splitlines()[-1]))
+        rates = {v: [s["updates_per_s"] for s in values] for v, values in samples.items()}
+        faults = {v: statistics.median(s["page_faults_per_update"] for s in values) for v, values in samples.items()}
+        out[f"k{k}"] = {
+            "seeds": k,
+            "default_updates_per_s": statistics.median(rates["default"]),
+            "kept_updates_per_s": statistics.median(rates["kept"]),
+            "ratio": paired_ratio(rates["kept"], rates["default"]),
+            "default_page_faults_per_update": faults["default"],
+            "kept_page_faults_per_update": faults["kept"],
+            "applied": all(s["applied"] for s in samples["kept"]),
+        }
+        log(f"allocator: {k} seed(s) kept/default {out[f'k{k}']['ratio']:.3f}")
+    return out
+
+
 def peak_rss_mb(budget: Budget) -> float:
     """Peak resident memory (MiB) of this benchmark process, over all sections before this one."""
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
@@ -535,6 +574,7 @@ SECTIONS: dict[str, Callable[[Budget], Any]] = {
     "arithmetic_floor": arithmetic_floor,
     "gpu": gpu_update_rates,
     "meta_step_cost": meta_step_cost,
+    "allocator": allocator,
     "peak_rss_mb": peak_rss_mb,
 }
 
@@ -860,6 +900,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message=r".*Box observation space (minimum|maximum) value is.*")
 
     budget = QUICK if args.quick else FULL
+    kept = keep_freed_memory()  # as the stages run: SB3 and ours alike (the allocator section measures it)
     td3_rounds.cache_clear()  # every run measures afresh
     start = time.perf_counter()
     results = {}
@@ -868,6 +909,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         results[name] = measure(budget)
         log(f"{name}: {time.perf_counter() - section_start:.1f} s")
     td3_rounds.cache_clear()  # frees the models
+    results["machine"]["keeps_freed_memory"] = kept
     results["bench_wall_s"] = time.perf_counter() - start
     markdown = render_markdown(results)
     write_json(args.out / "benchmarks.json", results)

@@ -32,6 +32,7 @@ import numpy as np
 from benchmarks.sb3_reference import sb3_td3
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import Precision, TD3Config
+from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import atomic_path, write_json, write_text
 from pipeline.envs import make_env
 from pipeline.evaluation import evaluate_policy, summarize
@@ -148,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON", help="combine earlier runs' results")
     args = parser.parse_args(argv)
+    keep_freed_memory()
     if args.merge:
         write_reports(args.out, merge_results([json.loads(path.read_text()) for path in args.merge]))
         return

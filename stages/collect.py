@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from pipeline.allocator import keep_freed_memory
 from pipeline.data.collect import collect_transitions
 from pipeline.data.dataset import DatasetInfo, write_dataset
 from stages.common import argument_parser, load_params_or_exit
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("setting", help="a setting of params 'transfer', e.g. halfcheetah-armature")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    keep_freed_memory()
     params = load_params_or_exit(args.params)
     tasks = transfer_spec_or_exit(params, args.setting).tasks
 

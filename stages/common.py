@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -47,12 +48,32 @@ def resume_folder(root: Path, stage: str, setting: str) -> Path:
     return root / ".resume" / stage / setting
 
 
+SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding pipeline/ and stages/
+
+
+def code_version(root: Path = SOURCE_ROOT) -> str:
+    """Hash of the Python sources of `pipeline/` and `stages/`: which code a resume state was written by."""
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("pipeline/**/*.py"), *root.glob("stages/*.py")]):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def run_fingerprint(params: Params, *parts: str) -> str:
-    """Identifies a run's configuration: a resume state of another configuration is not continued.
+    """Identifies a run's configuration and code: a resume state of another configuration, or written by
+    other code (whose continuation would match neither version's uninterrupted run), is not continued.
     `meta_train` is left out: it lists which meta runs exist (e.g. Table 4's delays), not how one runs."""
     runs_left_out = dataclasses.replace(params, meta_train=MetaTrainRuns())
-    text = OmegaConf.to_yaml(OmegaConf.structured(runs_left_out)) + "\n".join(parts)
+    text = OmegaConf.to_yaml(OmegaConf.structured(runs_left_out)) + "\n".join([*parts, code_version()])
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def note_if_resume_ignored(folder: Path, fingerprint: str) -> None:
+    """Say so when the resume state in `folder` (a loop.json beside the rest) will not be continued."""
+    meta = folder / "loop.json"
+    if meta.is_file() and json.loads(meta.read_text()).get("fingerprint") != fingerprint:
+        print(f"note: {folder} holds the resume state of another configuration or code version; starting afresh",
+              file=sys.stderr)  # fmt: skip
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import write_json
 from pipeline.evaluation import evaluate_policies, improvement_pct, summarize
 from pipeline.transfer.checkpoint import build_models, load_models
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__.splitlines()[0])
     parser.add_argument("setting", help="a setting of params 'transfer', e.g. halfcheetah-armature")
     args = parser.parse_args(argv)
+    keep_freed_memory()
     params = load_params_or_exit(args.params)
     spec = transfer_spec_or_exit(params, args.setting)
     root, tasks, budget = Path(args.root), list(spec.tasks), params.budget

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from pipeline.agents.td3 import TD3, stack_seeds
+from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import write_bytes, write_json
 from pipeline.config import Params
 from pipeline.envs import make_env
@@ -40,6 +41,7 @@ from stages.common import (
     argument_parser,
     check_setting_or_exit,
     load_params_or_exit,
+    note_if_resume_ignored,
     resume_folder,
     run_fingerprint,
     write_csv,
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--delay", type=int, help="reward delay instead of params' `delay` (stage meta_delay)")
     args = parser.parse_args(argv)
+    keep_freed_memory()
     params = load_params_or_exit(args.params)
     if args.delay is not None:
         if args.delay < 0 or args.delay == params.delay:
@@ -79,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         resume_folder(root, "meta_train", run_name + ("" if len(groups) == 1 else f"-seed{g[0]}")) for g in groups
     ]
     fingerprint = run_fingerprint(params, "meta_train", args.setting, args.method)
+    for resume in resumes:
+        note_if_resume_ignored(resume, fingerprint)
     iterations = max(1, budget.meta_steps // n_train)  # loop steps: each steps every training task once
     how = "batched" if len(groups) == 1 else "one at a time"
     print(f"meta_train {args.setting} {args.method}: {k} seed(s) {how}, {iterations * n_train} env steps each, "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import write_json
 from pipeline.training import EvalPoint
 from stages.common import argument_parser, check_setting_or_exit, load_params_or_exit, write_csv
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("setting", help="task family, e.g. halfcheetah-armature")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    keep_freed_memory()
     params = load_params_or_exit(args.params)
     check_setting_or_exit(params, args.setting)
 

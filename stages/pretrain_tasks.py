@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import write_json
 from pipeline.training import EvalPoint
 from stages.common import argument_parser, load_params_or_exit, write_csv
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("setting", help="a setting of params 'transfer', e.g. halfcheetah-armature")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    keep_freed_memory()
     params = load_params_or_exit(args.params)
     tasks = transfer_spec_or_exit(params, args.setting).tasks
 

@@ -13,7 +13,7 @@ from pipeline.agents.td3 import TD3
 from pipeline.config import Params
 from pipeline.envs import make_env
 from pipeline.training import EvalPoint, NonFiniteError, train_td3
-from stages.common import resume_folder, run_fingerprint
+from stages.common import note_if_resume_ignored, resume_folder, run_fingerprint
 
 
 def pretrain(
@@ -42,6 +42,8 @@ def pretrain(
     obs_dim, action_dim = envs[0].observation_space.shape[0], space.shape[0]
     agent = TD3(obs_dim, action_dim, space.low, space.high, params.td3, seed=params.seed, n_seeds=len(tasks))
     resume = resume_folder(root, stage, setting)
+    fingerprint = run_fingerprint(params, stage, setting)
+    note_if_resume_ignored(resume, fingerprint)
     started = time.perf_counter()
     try:
         curves = train_td3(
@@ -57,7 +59,7 @@ def pretrain(
             on_eval=on_eval,
             resume_dir=resume,
             checkpoint_every=budget.checkpoint_every,
-            fingerprint=run_fingerprint(params, stage, setting),
+            fingerprint=fingerprint,
         )
     except NonFiniteError as err:
         print(f"error: {stage} {setting}: {err}", file=sys.stderr)

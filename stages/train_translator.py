@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import write_bytes
 from pipeline.data.dataset import DatasetError, read_dataset
 from pipeline.evaluation import evaluate_policies
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("setting", help="a setting of params 'transfer', e.g. halfcheetah-armature")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    keep_freed_memory()
     params = load_params_or_exit(args.params)
     spec = transfer_spec_or_exit(params, args.setting)
     root = Path(args.root)
@@ -219,6 +221,8 @@ def load_state(path: Path, fingerprint: str) -> dict[str, Any]:
         state = torch.load(path, weights_only=True)
         if state.get("fingerprint") == fingerprint:
             return state
+        print(f"note: {path} is the resume state of another configuration or code version; starting afresh",
+              file=sys.stderr)  # fmt: skip
     empty = torch.zeros(0, dtype=torch.uint8)
     fresh = {"fingerprint": fingerprint, "rows": [], "eval_rows": [], "completed": {}, "done": 0, "models": {}}
     return fresh | {"generator": empty}

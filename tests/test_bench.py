@@ -52,6 +52,9 @@ def test_quick_bench_measures_our_td3(quick_run: tuple[dict[str, Any], str]) -> 
             row = results["precision"][f"{variant}_k{k}"]
             assert row.get("per_seed_updates_per_s", 0) > 0 or row["status"]
         assert results["precision"][f"fp32_k{k}"]["per_seed_updates_per_s"] > 0
+    for k in bench.ALLOCATOR_SEEDS:
+        row = results["allocator"][f"k{k}"]
+        assert row["default_updates_per_s"] > 0 and row["kept_updates_per_s"] > 0 and row["ratio"] > 0
     if torch.cuda.is_available():
         assert results["gpu"]["fp32_k5"]["per_seed_updates_per_s"] > 0
     else:

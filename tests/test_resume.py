@@ -17,11 +17,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+import stages.common
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
 from pipeline.envs import make_env
 from pipeline.training import NonFiniteError, train_td3
-from stages.common import load_params_or_exit, run_fingerprint
+from stages.common import code_version, load_params_or_exit, note_if_resume_ignored, run_fingerprint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,3 +199,32 @@ def test_fingerprint_ignores_which_meta_runs_exist_but_not_how_a_run_runs() -> N
     other_lr = dataclasses.replace(params, td3=dataclasses.replace(params.td3, lr=1e-3))
     assert run_fingerprint(other_lr, "meta_train", SETTING, "mcat") != fingerprint
     assert run_fingerprint(params, "meta_train", SETTING, "mcat_no_pt") != fingerprint
+
+
+def test_code_version_follows_the_sources(tmp_path: Path) -> None:
+    """Editing, adding or renaming a source file of pipeline/ or stages/ changes the version; other files do not."""
+    (tmp_path / "pipeline").mkdir()
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "pipeline" / "a.py").write_text("x = 1\n")
+    (tmp_path / "stages" / "s.py").write_text("y = 1\n")
+    version = code_version(tmp_path)
+    (tmp_path / "README.md").write_text("notes")
+    assert code_version(tmp_path) == version
+    (tmp_path / "pipeline" / "a.py").write_text("x = 2\n")
+    edited = code_version(tmp_path)
+    assert edited != version
+    (tmp_path / "pipeline" / "a.py").rename(tmp_path / "pipeline" / "b.py")
+    assert code_version(tmp_path) not in (version, edited)
+
+
+def test_resume_state_of_other_code_is_not_continued(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+    """A state written by other code gets another fingerprint, and the stage says it starts afresh."""
+    params = load_params_or_exit(str(ROOT / "params.yaml"))
+    fingerprint = run_fingerprint(params, "meta_train", SETTING, "mcat")
+    monkeypatch.setattr(stages.common, "code_version", lambda: "other code")
+    assert run_fingerprint(params, "meta_train", SETTING, "mcat") != fingerprint
+    (tmp_path / "loop.json").write_text(f'{{"fingerprint": "{fingerprint}"}}')
+    note_if_resume_ignored(tmp_path, fingerprint)
+    assert capsys.readouterr().err == ""
+    note_if_resume_ignored(tmp_path, "another")
+    assert f"{tmp_path} holds the resume state of another configuration or code version" in capsys.readouterr().err
