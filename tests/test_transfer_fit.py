@@ -95,6 +95,30 @@ def test_fits_are_deterministic_given_seeds() -> None:
     assert run() == run()
 
 
+def test_fits_match_the_per_tensor_adam_bitwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fits' Adam runs foreach (fewer kernel calls) and changes no bit against torch's CPU default."""
+
+    def run() -> list[torch.Tensor]:
+        torch.manual_seed(4)
+        generator = torch.Generator().manual_seed(4)
+        tasks = [synthetic_task(sign, 4, 20, generator) for sign in (+1.0, -1.0)]
+        context = ContextConfig(history=3, z_dim=4, hidden=[16], feature_segments=16)
+        windows = [Windows(d, context.history, FORWARD.future_steps) for d in tasks]
+        encoder = ContextEncoder(OBS, ACT, history=context.history, z_dim=context.z_dim, hidden=context.hidden)
+        model = GaussianForwardModel(OBS, ACT, context.z_dim, hidden=16, layers=1)
+        fit_context_and_forward(encoder, model, windows, context, FORWARD, Schedule(2, 20), generator=generator)
+        features = task_features(encoder, windows, context.feature_segments, generator)
+        translator = ActionTranslator(OBS, ACT, LOW, HIGH, context.z_dim, embed=8, hidden=16, layers=1)
+        fit_translator(translator, model, tasks, TRANSLATOR, Schedule(2, 20), generator=generator, features=features)
+        return [p.detach().clone() for m in (encoder, model, translator) for p in m.parameters()]
+
+    fast = run()
+    per_tensor_adam = torch.optim.Adam
+    monkeypatch.setattr(torch.optim, "Adam", lambda *a, **kw: per_tensor_adam(*a, **(kw | {"foreach": False})))
+    plain = run()
+    assert all(torch.equal(a, b) for a, b in zip(fast, plain, strict=True))
+
+
 def test_bad_arguments_are_rejected() -> None:
     generator = torch.Generator().manual_seed(3)
     data = synthetic_task(+1.0, 5, 20, generator)

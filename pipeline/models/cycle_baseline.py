@@ -193,8 +193,8 @@ def train_cycle_translator(
     if not len(target_states) == len(target_actions) > 0:
         raise ValueError("target states and actions need the same number of rows (at least one)")
     model.fit_normalizers(torch.cat([source_states, target_states]))
-    optimizer_g = torch.optim.Adam(model.generator_parameters(), lr=config.lr)
-    optimizer_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr)
+    optimizer_g = torch.optim.Adam(model.generator_parameters(), lr=config.lr, foreach=True)
+    optimizer_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, foreach=True)
 
     def update(epoch: int) -> dict[str, torch.Tensor]:
         i = torch.randint(len(source_states), (config.batch_size,), generator=generator)

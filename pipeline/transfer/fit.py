@@ -37,7 +37,7 @@ def fit_forward_model(
     Normalizer statistics come from `data` plus `norm_data` (the authors pool source and target)."""
     pooled = [data, *norm_data]
     model.fit_normalizers(*(torch.cat([getattr(d, f) for d in pooled]) for f in ("states", "actions", "deltas")))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True)
     n = len(data.states)
 
     def step(epoch: int) -> dict[str, torch.Tensor]:
@@ -79,7 +79,8 @@ def fit_context_and_forward(
         [
             {"params": model.parameters(), "lr": forward.lr, "weight_decay": forward.weight_decay},
             {"params": encoder.parameters(), "lr": context.lr},
-        ]
+        ],
+        foreach=True,
     )
     batch = max(1, forward.batch_size // forward.future_steps)
 
@@ -151,7 +152,7 @@ def fit_translator(
         nonlocal optimizer, current_lr
         lr = phase_lr(config.lr, epoch, schedule.epochs)
         if lr != current_lr:
-            optimizer, current_lr = torch.optim.Adam(translator.parameters(), lr=lr), lr
+            optimizer, current_lr = torch.optim.Adam(translator.parameters(), lr=lr, foreach=True), lr
         rows = torch.randint(len(states), (config.batch_size,), generator=generator)
         z_src = z_tgt = None
         if features is not None:
