@@ -526,7 +526,7 @@ def meta_step_cost(budget: Budget) -> dict[str, Any]:
 
 def allocator(budget: Budget) -> dict[str, Any]:
     """TD3 updates/s (fp32, one thread) with glibc malloc's default thresholds and with
-    `pipeline.allocator.keep_freed_memory` (which every stage and this benchmark call first), each in a
+    `pipeline.allocator.keep_freed_memory` (which every training stage and this benchmark call first), each in a
     fresh process (`benchmarks.allocator_probe`), alternating, `rounds` rounds.
 
     `ratio` is kept over default updates/s, paired within rounds; `page_faults_per_update` shows the
