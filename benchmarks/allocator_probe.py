@@ -10,13 +10,11 @@ import resource
 import statistics
 import time
 
-import numpy as np
 import torch
 
-from pipeline.agents.td3 import TD3
+from benchmarks.bench import Td3Contender
 from pipeline.agents.td3_config import TD3Config
 from pipeline.allocator import keep_freed_memory
-from pipeline.data.replay import ReplayBuffer
 
 WARMUP_UPDATES = 40  # at least, untimed: the heap grows to its working size during the first updates
 
@@ -31,20 +29,12 @@ def main() -> None:
     args = parser.parse_args()
     applied = keep_freed_memory() if args.keep_freed_memory else False
     torch.set_num_threads(1)
-    config, k, obs_dim, action_dim = TD3Config(), args.seeds, 17, 6
-    agent = TD3(obs_dim, action_dim, -np.ones(action_dim), np.ones(action_dim), config, n_seeds=k)
-    buffer = ReplayBuffer(obs_dim, action_dim, args.buffer, n_seeds=k)
-    rng = np.random.default_rng(0)
-    for _ in range(args.buffer):
-        obs, next_obs = rng.normal(size=(2, k, obs_dim))
-        buffer.add(obs, rng.uniform(-1, 1, (k, action_dim)), rng.normal(size=k), next_obs, np.zeros(k))
+    model = Td3Contender(TD3Config(), args.seeds, args.buffer)  # the td3 sections' model and random replay
 
     def block(seconds: float, min_updates: int = 1) -> tuple[int, float]:
         updates, start = 0, time.perf_counter()
         while updates < min_updates or time.perf_counter() - start < seconds:
-            for _ in range(config.policy_freq):
-                agent.train(buffer.sample(config.batch_size))
-            updates += config.policy_freq
+            updates += model.step()
         return updates, time.perf_counter() - start
 
     block(args.block_s / 2, min_updates=WARMUP_UPDATES)
