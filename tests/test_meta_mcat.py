@@ -183,7 +183,7 @@ def test_interrupted_meta_training_resumes_bitwise(tmp_path, monkeypatch: pytest
 
 def test_nan_loss_stops_meta_training(monkeypatch: pytest.MonkeyPatch) -> None:
     run = trainer("halfcheetah-armature", "mcat_no_pt")
-    real = run.agent._critic_loss_fn
-    monkeypatch.setattr(run.agent, "_critic_loss_fn", lambda *a: real(*a) * float("nan"))
+    real = run.agent.train
+    monkeypatch.setattr(run.agent, "train", lambda batch: real(batch._replace(reward=batch.reward * float("nan"))))
     with pytest.raises(NonFiniteError, match=r"non-finite loss .*critic.* at env step 22"):
         run.run(30, start_steps=10, eval_every=1000, evaluate=lambda step: None, progress=False)

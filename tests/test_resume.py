@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 import stages.common
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
+from pipeline.data.replay import Batch
 from pipeline.envs import make_env
 from pipeline.training import NonFiniteError, train_td3
 from stages.common import code_version, load_params_or_exit, note_if_resume_ignored, run_fingerprint
@@ -100,13 +101,13 @@ def test_state_of_another_configuration_is_not_resumed(tmp_path: Path) -> None:
 
 def test_nan_loss_stops_the_run_naming_it_and_keeps_the_last_state(tmp_path: Path, monkeypatch) -> None:
     agent, envs, eval_envs = make_run()
-    real_loss = agent._critic_loss_fn
+    real_train = agent.train
 
-    def nan_from_update_120(*args):
-        loss = real_loss(*args)
-        return loss * float("nan") if agent.total_it >= 120 else loss
+    def nan_rewards_from_update_120(batch: Batch) -> None:
+        nan = float("nan") if agent.total_it >= 119 else 1.0
+        real_train(batch._replace(reward=batch.reward * nan))
 
-    monkeypatch.setattr(agent, "_critic_loss_fn", nan_from_update_120)
+    monkeypatch.setattr(agent, "train", nan_rewards_from_update_120)
     resume = tmp_path / "resume"
     with pytest.raises(
         NonFiniteError, match=r"non-finite critic loss at env step 170; last good resume state: .*resume"

@@ -196,3 +196,25 @@ def test_speed_options_compute_the_same_update(option: dict, tolerance: float) -
         torch.testing.assert_close(b, a, rtol=tolerance, atol=tolerance)
     if "precision" in option:  # autocast really engaged: not bitwise fp32
         assert not all_equal(reference, fast)
+
+
+@pytest.mark.parametrize(("context_dim", "n_seeds", "batch_size"), [(0, 1, 16), (CTX, 2, 16), (0, 3, 12)])
+def test_update_by_hand_is_autograds_update_bitwise(context_dim: int, n_seeds: int, batch_size: int) -> None:
+    """The eager fp32 update backpropagates by hand; the autograd update (compile, bf16) must match it exactly."""
+    by_hand = make_agent(context_dim=context_dim, n_seeds=n_seeds)
+    autograd = make_agent(context_dim=context_dim, n_seeds=n_seeds)
+    autograd._train_by_hand = autograd._train_autograd
+    buffer, contexts = filled_buffer(n_seeds=n_seeds), torch.Generator().manual_seed(0)
+    for _ in range(5):  # critic-only and actor updates
+        batch = buffer.sample(batch_size)
+        if context_dim:
+            context, next_context = torch.randn(2, n_seeds, batch_size, context_dim, generator=contexts)
+            batch = batch._replace(context=context, next_context=next_context)
+        by_hand.train(batch)
+        autograd.train(batch)
+        assert by_hand.last_losses.keys() == autograd.last_losses.keys()
+        assert all(torch.equal(by_hand.last_losses[k], autograd.last_losses[k]) for k in by_hand.last_losses)
+    assert all_equal(parameters(by_hand), parameters(autograd))
+    for name in ("actor_optimizer", "critic_optimizer"):
+        mine, theirs = getattr(by_hand, name).state_dict()["state"], getattr(autograd, name).state_dict()["state"]
+        assert all(torch.equal(mine[i][k], theirs[i][k]) for i in mine for k in mine[i])

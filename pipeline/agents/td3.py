@@ -16,18 +16,30 @@ import copy
 import io
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from pipeline.agents.nets import EnsembleActor, EnsembleTwinCritic
+from pipeline.agents.fused_adam import fused_adam_step
+from pipeline.agents.nets import Q1_MEMBERS, EnsembleActor, EnsembleTwinCritic
 from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.atomic import write_bytes
 from pipeline.data.replay import Batch
 from pipeline.seeding import stream_generator
 
 CHECKPOINT_VERSION = 3  # 3: output layers stored [members, out, in]
+
+
+class UpdateInputs(NamedTuple):
+    """What one update reads, in `_critic_loss`'s argument order (tensors only: torch.compile traces it)."""
+
+    state: torch.Tensor  # [K, B, obs (+ context)]
+    action: torch.Tensor
+    reward: torch.Tensor  # [K, B]
+    next_state: torch.Tensor
+    not_done: torch.Tensor
+    noise: torch.Tensor  # target-policy smoothing noise, [K, B, action]
 
 
 class TD3:
@@ -103,6 +115,17 @@ class TD3:
         bf16 = self.config.precision is Precision.bf16
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
+    def _target_q(
+        self, reward: torch.Tensor, next_state: torch.Tensor, not_done: torch.Tensor, noise: torch.Tensor
+    ) -> torch.Tensor:
+        """TD3's target: reward + discount x the smaller target critic at the smoothed target action, [K, B]."""
+        with torch.no_grad(), self._autocast():
+            low = self.actor.action_bias - self.actor.action_scale
+            high = self.actor.action_bias + self.actor.action_scale
+            next_action = torch.max(torch.min(self.actor_target(next_state) + noise, high), low)
+            target_q = self.critic_target(torch.cat([next_state, next_action], -1)).min(1).values.float()
+            return reward + not_done * self.config.discount * target_q
+
     def _critic_loss(
         self,
         state: torch.Tensor,
@@ -113,12 +136,7 @@ class TD3:
         noise: torch.Tensor,
     ) -> torch.Tensor:
         """Sum over seeds and twins of each critic's batch-mean TD error²: per-member gradients."""
-        with torch.no_grad(), self._autocast():
-            low = self.actor.action_bias - self.actor.action_scale
-            high = self.actor.action_bias + self.actor.action_scale
-            next_action = torch.max(torch.min(self.actor_target(next_state) + noise, high), low)
-            target_q = self.critic_target(torch.cat([next_state, next_action], -1)).min(1).values.float()
-            target_q = reward + not_done * self.config.discount * target_q  # [K, B]
+        target_q = self._target_q(reward, next_state, not_done, noise)
         with self._autocast():
             current_q = self.critic(torch.cat([state, action], -1)).float()  # [K, 2, B]
         return (current_q - target_q.unsqueeze(1)).square().mean(-1).sum()
@@ -134,24 +152,56 @@ class TD3:
         state = self._input(batch.obs, batch.context)
         next_state = self._input(batch.next_obs, batch.next_context)
         noise = self._target_noise(batch.action.shape)  # drawn outside the compiled region
-
-        critic_loss = self._critic_loss_fn(state, batch.action, batch.reward, next_state, batch.not_done, noise)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_optimizer.step()
-        self.last_losses["critic"] = critic_loss.detach()
-
-        if self.total_it % self.config.policy_freq == 0:
-            self.critic.requires_grad_(False)  # the actor loss needs no critic weight gradients
-            actor_loss = self._actor_loss_fn(state)
-            self.actor_optimizer.zero_grad(set_to_none=True)
-            actor_loss.backward()
-            self.critic.requires_grad_(True)
-            self.actor_optimizer.step()
-            self.last_losses["actor"] = actor_loss.detach()
+        update = UpdateInputs(state, batch.action, batch.reward, next_state, batch.not_done, noise)
+        actor_step = self.total_it % self.config.policy_freq == 0
+        if self.config.compile or self.config.precision is not Precision.fp32:
+            self._train_autograd(update, actor_step)
+        else:
+            self._train_by_hand(update, actor_step)
+        if actor_step:
             with torch.no_grad():
                 for net, target in ((self.critic, self.critic_target), (self.actor, self.actor_target)):
                     torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.config.tau)
+
+    def _train_autograd(self, update: UpdateInputs, actor_step: bool) -> None:
+        """The update through autograd (and torch.compile or bf16 autocast, which need it)."""
+        critic_loss = self._critic_loss_fn(*update)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        fused_adam_step(self.critic_optimizer)
+        self.last_losses["critic"] = critic_loss.detach()
+        if actor_step:
+            self.critic.requires_grad_(False)  # the actor loss needs no critic weight gradients
+            actor_loss = self._actor_loss_fn(update.state)
+            self.actor_optimizer.zero_grad(set_to_none=True)
+            actor_loss.backward()
+            self.critic.requires_grad_(True)
+            fused_adam_step(self.actor_optimizer)
+            self.last_losses["actor"] = actor_loss.detach()
+
+    @torch.no_grad()
+    def _train_by_hand(self, update: UpdateInputs, actor_step: bool) -> None:
+        """The eager fp32 update with the backward passes written out (`EnsembleMLP.backward_from`): the same
+        kernels on the same operands as `_train_autograd`, so bitwise the same weights, without autograd's graph
+        (1.15-1.2x the updates/s with one seed on a CPU). The loss gradients are exact: for a batch of B,
+        d/dq of mean((q - y)²) is (q - y) x 2/B and d/dq1 of -mean(q1) is -1/B."""
+        state = update.state
+        target_q = self._target_q(update.reward, update.next_state, update.not_done, update.noise)
+        k, b = target_q.shape
+        q, inputs = self.critic.mlp.forward_saving(self.critic.pairs(torch.cat([state, update.action], -1)))
+        error = q.view(k, 2, b) - target_q.unsqueeze(1)
+        self.critic.mlp.backward_from(inputs, (error * 2 * (1 / b)).view(2 * k, b, 1))
+        fused_adam_step(self.critic_optimizer)
+        self.last_losses["critic"] = error.square().mean(-1).sum()
+        if actor_step:
+            action, saved = self.actor.forward_saving(state)
+            q1, inputs = self.critic.mlp.forward_saving(torch.cat([state, action], -1), Q1_MEMBERS)
+            grad_input = self.critic.mlp.backward_from(
+                inputs, torch.full_like(q1, -1 / b), members=Q1_MEMBERS, weight_grads=False, input_grad=True
+            )
+            self.actor.backward_from(saved, grad_input[..., state.shape[-1] :])
+            fused_adam_step(self.actor_optimizer)
+            self.last_losses["actor"] = -q1.squeeze(-1).mean(-1).sum()
 
     def named_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
         """Weights of actor, critics and their targets, named like 'critic_target.mlp.weight'."""
