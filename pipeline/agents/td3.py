@@ -182,9 +182,9 @@ class TD3:
     @torch.no_grad()
     def _train_by_hand(self, update: UpdateInputs, actor_step: bool) -> None:
         """The eager fp32 update with the backward passes written out (`EnsembleMLP.backward_from`): the same
-        kernels on the same operands as `_train_autograd`, so bitwise the same weights, without autograd's graph
-        (1.15-1.2x the updates/s with one seed on a CPU). The loss gradients are exact: for a batch of B,
-        d/dq of mean((q - y)²) is (q - y) x 2/B and d/dq1 of -mean(q1) is -1/B."""
+        kernels on the same operands as `_train_autograd`, so bitwise the same weights, without autograd's graph.
+        The loss gradients: for a batch of B, d/dq of mean((q - y)²) is (q - y) x 2 x (1/B) and d/dq1 of
+        -mean(q1) is -1/B, rounded as autograd rounds them."""
         state = update.state
         target_q = self._target_q(update.reward, update.next_state, update.not_done, update.noise)
         k, b = target_q.shape
