@@ -746,7 +746,8 @@ def analytic_update_flop(
     Every update: target actor and twin target critics forward; twin critics forward and backward.
     Every `policy_freq`-th update: actor forward, critic 1 forward, critic 1 backward to its
     input only (its weights are frozen), actor backward. Biases, activations, Adam and the soft
-    target updates are elementwise and not counted.
+    target updates are elementwise and not counted, nor is a Q head's input gradient: with one
+    output it is an outer product, which the update computes elementwise (no sums).
     """
     b, h = config.batch_size, config.hidden
 
@@ -758,7 +759,7 @@ def analytic_update_flop(
 
     def backward(net: list[tuple[int, int]], *, weights: bool, input_grad_to_first: bool) -> float:
         weight_grads = forward(net) if weights else 0
-        input_grads = forward(net if input_grad_to_first else net[1:])
+        input_grads = forward([(i, o) for i, o in (net if input_grad_to_first else net[1:]) if o > 1])
         return weight_grads + input_grads
 
     actor, critic = layers(obs_dim, action_dim), layers(obs_dim + action_dim, 1)
