@@ -199,8 +199,8 @@ def test_speed_options_compute_the_same_update(option: dict, tolerance: float) -
 
 
 @pytest.mark.parametrize(("context_dim", "n_seeds", "batch_size"), [(0, 1, 16), (CTX, 2, 16), (0, 3, 12)])
-def test_update_by_hand_is_autograds_update_bitwise(context_dim: int, n_seeds: int, batch_size: int) -> None:
-    """The eager fp32 update backpropagates by hand; the autograd update (compile, bf16) must match it exactly."""
+def test_update_by_hand_is_autograds_update(context_dim: int, n_seeds: int, batch_size: int) -> None:
+    """The fp32 update backpropagates by hand; autograd's update (which bf16 uses) must match it to rounding."""
     by_hand = make_agent(context_dim=context_dim, n_seeds=n_seeds)
     autograd = make_agent(context_dim=context_dim, n_seeds=n_seeds)
     autograd._train_by_hand = autograd._train_autograd
@@ -213,8 +213,13 @@ def test_update_by_hand_is_autograds_update_bitwise(context_dim: int, n_seeds: i
         by_hand.train(batch)
         autograd.train(batch)
         assert by_hand.last_losses.keys() == autograd.last_losses.keys()
-        assert all(torch.equal(by_hand.last_losses[k], autograd.last_losses[k]) for k in by_hand.last_losses)
-    assert all_equal(parameters(by_hand), parameters(autograd))
+        for k in by_hand.last_losses:
+            torch.testing.assert_close(by_hand.last_losses[k], autograd.last_losses[k], rtol=1e-5, atol=1e-6)
+    for mine, theirs in zip(parameters(by_hand), parameters(autograd), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+    assert not all_equal(parameters(by_hand), parameters(make_agent(context_dim=context_dim, n_seeds=n_seeds)))
     for name in ("actor_optimizer", "critic_optimizer"):
         mine, theirs = getattr(by_hand, name).state_dict()["state"], getattr(autograd, name).state_dict()["state"]
-        assert all(torch.equal(mine[i][k], theirs[i][k]) for i in mine for k in mine[i])
+        for i in mine:
+            for k in mine[i]:
+                torch.testing.assert_close(mine[i][k], theirs[i][k], rtol=1e-4, atol=1e-9)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from pipeline.agents.fused_adam import fused_adam_step
-from pipeline.agents.nets import Q1_MEMBERS, EnsembleActor, EnsembleTwinCritic
+from pipeline.agents.nets import Q1_MEMBERS, EnsembleActor, EnsembleTwinCritic, MLPGradients
 from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.atomic import write_bytes
 from pipeline.data.replay import Batch
@@ -83,6 +83,8 @@ class TD3:
         compiled = torch.compile if config.compile else (lambda fn: fn)
         self._critic_loss_fn = compiled(self._critic_loss)
         self._actor_loss_fn = compiled(self._actor_loss)
+        self._critic_gradients_fn = compiled(self._critic_gradients)
+        self._actor_gradients_fn = compiled(self._actor_gradients)
 
     def _input(self, obs: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         if self.context_dim == 0:
@@ -154,17 +156,17 @@ class TD3:
         noise = self._target_noise(batch.action.shape)  # drawn outside the compiled region
         update = UpdateInputs(state, batch.action, batch.reward, next_state, batch.not_done, noise)
         actor_step = self.total_it % self.config.policy_freq == 0
-        if self.config.compile or self.config.precision is not Precision.fp32:
-            self._train_autograd(update, actor_step)
-        else:
+        if self.config.precision is Precision.fp32:
             self._train_by_hand(update, actor_step)
+        else:
+            self._train_autograd(update, actor_step)
         if actor_step:
             with torch.no_grad():
                 for net, target in ((self.critic, self.critic_target), (self.actor, self.actor_target)):
                     torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.config.tau)
 
     def _train_autograd(self, update: UpdateInputs, actor_step: bool) -> None:
-        """The update through autograd (and torch.compile or bf16 autocast, which need it)."""
+        """The update through autograd, which bf16 autocast needs (compiled if `compile`)."""
         critic_loss = self._critic_loss_fn(*update)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
@@ -179,29 +181,44 @@ class TD3:
             fused_adam_step(self.actor_optimizer)
             self.last_losses["actor"] = actor_loss.detach()
 
-    @torch.no_grad()
     def _train_by_hand(self, update: UpdateInputs, actor_step: bool) -> None:
-        """The eager fp32 update with the backward passes written out (`EnsembleMLP.backward_from`): the same
-        kernels on the same operands as `_train_autograd`, so bitwise the same weights, without autograd's graph.
-        The loss gradients: for a batch of B, d/dq of mean((q - y)²) is (q - y) x 2 x (1/B) and d/dq1 of
-        -mean(q1) is -1/B, rounded as autograd rounds them."""
-        state = update.state
-        target_q = self._target_q(update.reward, update.next_state, update.not_done, update.noise)
-        k, b = target_q.shape
-        q, inputs = self.critic.mlp.forward_saving(self.critic.pairs(torch.cat([state, update.action], -1)))
-        error = q.view(k, 2, b) - target_q.unsqueeze(1)
-        self.critic.mlp.backward_from(inputs, (error * 2 * (1 / b)).view(2 * k, b, 1))
+        """The fp32 update with its backward passes written out (`EnsembleMLP.gradients`; compiled if `compile`):
+        the update `_train_autograd` makes, up to float rounding, without autograd's graph."""
+        gradients, self.last_losses["critic"] = self._critic_gradients_fn(*update)
+        self.critic.mlp.set_gradients(gradients)
         fused_adam_step(self.critic_optimizer)
-        self.last_losses["critic"] = error.square().mean(-1).sum()
         if actor_step:
-            action, saved = self.actor.forward_saving(state)
-            q1, inputs = self.critic.mlp.forward_saving(torch.cat([state, action], -1), Q1_MEMBERS)
-            grad_input = self.critic.mlp.backward_from(
-                inputs, torch.full_like(q1, -1 / b), members=Q1_MEMBERS, weight_grads=False, input_grad=True
-            )
-            self.actor.backward_from(saved, grad_input[..., state.shape[-1] :])
+            gradients, self.last_losses["actor"] = self._actor_gradients_fn(update.state)
+            self.actor.mlp.set_gradients(gradients)
             fused_adam_step(self.actor_optimizer)
-            self.last_losses["actor"] = -q1.squeeze(-1).mean(-1).sum()
+
+    @torch.no_grad()
+    def _critic_gradients(
+        self,
+        state: torch.Tensor,
+        action: torch.Tensor,
+        reward: torch.Tensor,
+        next_state: torch.Tensor,
+        not_done: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> tuple[MLPGradients, torch.Tensor]:
+        """`_critic_loss` and its gradients by hand: for a batch of B, d/dq of mean((q - y)²) is (q - y) x 2/B."""
+        target_q = self._target_q(reward, next_state, not_done, noise)
+        k, b = target_q.shape
+        q, inputs = self.critic.mlp.forward_saving(self.critic.pairs(torch.cat([state, action], -1)))
+        error = q.view(k, 2, b) - target_q.unsqueeze(1)
+        gradients = self.critic.mlp.gradients(inputs, (error * 2 * (1 / b)).view(2 * k, b, 1))
+        return gradients, error.square().mean(-1).sum()
+
+    @torch.no_grad()
+    def _actor_gradients(self, state: torch.Tensor) -> tuple[MLPGradients, torch.Tensor]:
+        """`_actor_loss` and the actor's gradients by hand: d/dq1 of -mean(q1) is -1/B, through critic 1 alone."""
+        action, saved = self.actor.forward_saving(state)
+        q1, inputs = self.critic.mlp.forward_saving(torch.cat([state, action], -1), Q1_MEMBERS)
+        grad_q1 = torch.full_like(q1, -1 / q1.shape[1])
+        grad_input = self.critic.mlp.gradients(inputs, grad_q1, members=Q1_MEMBERS, weight_grads=False, input_grad=True)
+        gradients = self.actor.gradients(saved, grad_input.input[..., state.shape[-1] :])
+        return gradients, -q1.squeeze(-1).mean(-1).sum()
 
     def named_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
         """Weights of actor, critics and their targets, named like 'critic_target.mlp.weight'."""

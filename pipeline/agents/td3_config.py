@@ -25,4 +25,4 @@ class TD3Config:
     policy_freq: int = bounded(2, ge=1)  # critic updates per actor and target update
     expl_noise: float = bounded(0.1, ge=0)  # std of Gaussian exploration noise (x max action)
     precision: Precision = Precision.fp32  # bf16 is faster on CPUs with AVX-512 BF16 / AMX
-    compile: bool = False  # torch.compile the loss computations (about 20 s to compile, once)
+    compile: bool = False  # torch.compile the update's gradient computation (~17 s to compile cold, ~3 s warm)

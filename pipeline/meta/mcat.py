@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from pipeline.agents.fused_adam import fused_adam_step
 from pipeline.agents.sil import SILBuffer, SILConfig, sil_losses
 from pipeline.agents.td3 import TD3
 from pipeline.data.replay import Batch
@@ -258,8 +259,8 @@ class MetaTrainer:
                 agent.critic_optimizer.zero_grad(set_to_none=True)
                 agent.actor_optimizer.zero_grad(set_to_none=True)
                 (actor_loss + critic_loss).backward()
-                agent.critic_optimizer.step()
-                agent.actor_optimizer.step()
+                fused_adam_step(agent.critic_optimizer)
+                fused_adam_step(agent.actor_optimizer)
                 self.sil_buffer.update_priorities(sil_batch.indices, advantages)
                 losses |= {"sil_actor": float(actor_loss.detach()), "sil_critic": float(critic_loss.detach())}
         return losses
