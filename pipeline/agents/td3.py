@@ -32,7 +32,7 @@ CHECKPOINT_VERSION = 3  # 3: output layers stored [members, out, in]
 
 
 class UpdateInputs(NamedTuple):
-    """What one update reads, in `_critic_loss`'s argument order (tensors only: torch.compile traces it)."""
+    """What one update reads (tensors only: torch.compile traces it)."""
 
     state: torch.Tensor  # [K, B, obs (+ context)]
     action: torch.Tensor
@@ -117,30 +117,20 @@ class TD3:
         bf16 = self.config.precision is Precision.bf16
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
-    def _target_q(
-        self, reward: torch.Tensor, next_state: torch.Tensor, not_done: torch.Tensor, noise: torch.Tensor
-    ) -> torch.Tensor:
+    def _target_q(self, update: UpdateInputs) -> torch.Tensor:
         """TD3's target: reward + discount x the smaller target critic at the smoothed target action, [K, B]."""
         with torch.no_grad(), self._autocast():
             low = self.actor.action_bias - self.actor.action_scale
             high = self.actor.action_bias + self.actor.action_scale
-            next_action = torch.max(torch.min(self.actor_target(next_state) + noise, high), low)
-            target_q = self.critic_target(torch.cat([next_state, next_action], -1)).min(1).values.float()
-            return reward + not_done * self.config.discount * target_q
+            next_action = torch.max(torch.min(self.actor_target(update.next_state) + update.noise, high), low)
+            target_q = self.critic_target(torch.cat([update.next_state, next_action], -1)).min(1).values.float()
+            return update.reward + update.not_done * self.config.discount * target_q
 
-    def _critic_loss(
-        self,
-        state: torch.Tensor,
-        action: torch.Tensor,
-        reward: torch.Tensor,
-        next_state: torch.Tensor,
-        not_done: torch.Tensor,
-        noise: torch.Tensor,
-    ) -> torch.Tensor:
+    def _critic_loss(self, update: UpdateInputs) -> torch.Tensor:
         """Sum over seeds and twins of each critic's batch-mean TD error²: per-member gradients."""
-        target_q = self._target_q(reward, next_state, not_done, noise)
+        target_q = self._target_q(update)
         with self._autocast():
-            current_q = self.critic(torch.cat([state, action], -1)).float()  # [K, 2, B]
+            current_q = self.critic(torch.cat([update.state, update.action], -1)).float()  # [K, 2, B]
         return (current_q - target_q.unsqueeze(1)).square().mean(-1).sum()
 
     def _actor_loss(self, state: torch.Tensor) -> torch.Tensor:
@@ -167,7 +157,7 @@ class TD3:
 
     def _train_autograd(self, update: UpdateInputs, actor_step: bool) -> None:
         """The update through autograd, which bf16 autocast needs (compiled if `compile`)."""
-        critic_loss = self._critic_loss_fn(*update)
+        critic_loss = self._critic_loss_fn(update)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         fused_adam_step(self.critic_optimizer)
@@ -184,7 +174,7 @@ class TD3:
     def _train_by_hand(self, update: UpdateInputs, actor_step: bool) -> None:
         """The fp32 update with its backward passes written out (`EnsembleMLP.gradients`; compiled if `compile`):
         the update `_train_autograd` makes, up to float rounding, without autograd's graph."""
-        gradients, self.last_losses["critic"] = self._critic_gradients_fn(*update)
+        gradients, self.last_losses["critic"] = self._critic_gradients_fn(update)
         self.critic.mlp.set_gradients(gradients)
         fused_adam_step(self.critic_optimizer)
         if actor_step:
@@ -193,19 +183,11 @@ class TD3:
             fused_adam_step(self.actor_optimizer)
 
     @torch.no_grad()
-    def _critic_gradients(
-        self,
-        state: torch.Tensor,
-        action: torch.Tensor,
-        reward: torch.Tensor,
-        next_state: torch.Tensor,
-        not_done: torch.Tensor,
-        noise: torch.Tensor,
-    ) -> tuple[MLPGradients, torch.Tensor]:
+    def _critic_gradients(self, update: UpdateInputs) -> tuple[MLPGradients, torch.Tensor]:
         """`_critic_loss` and its gradients by hand: for a batch of B, d/dq of mean((q - y)²) is (q - y) x 2/B."""
-        target_q = self._target_q(reward, next_state, not_done, noise)
+        target_q = self._target_q(update)
         k, b = target_q.shape
-        q, inputs = self.critic.mlp.forward_saving(self.critic.pairs(torch.cat([state, action], -1)))
+        q, inputs = self.critic.mlp.forward_saving(self.critic.pairs(torch.cat([update.state, update.action], -1)))
         error = q.view(k, 2, b) - target_q.unsqueeze(1)
         gradients = self.critic.mlp.gradients(inputs, (error * 2 * (1 / b)).view(2 * k, b, 1))
         return gradients, error.square().mean(-1).sum()
