@@ -91,6 +91,8 @@ PRECISION_THREADS = 2
 PRECISION_SEEDS = (1, 5)
 PRECISION_VARIANTS = ("fp32", "bf16", "fp32+compile", "bf16+compile")  # TD3Config.precision [+ compile]
 COMPILED = "fp32+compile"  # measured beside eager fp32 at every seed count and thread count too
+GRAPH_WARMUP_STEPS = 4  # untimed TD3 steps before a GPU contender's rounds: past the CUDA graphs' warm-up and capture
+GRAPH_CHECK_STEPS = 10  # TD3 steps of the eager-vs-graph weight comparison on the GPU
 MATMUL_N = 256  # the floor's reference matmul: [n, n] @ [n, n], fp32
 SB3_VERSION = "2.9.2"  # the `bench` extra's pin
 SB3_MISSING = f"stable-baselines3 not installed: pip install -e '.[bench]' (stable-baselines3=={SB3_VERSION})"
@@ -428,28 +430,61 @@ def arithmetic_floor(budget: Budget) -> dict[str, Any]:
 
 
 def gpu_update_rates(budget: Budget) -> dict[str, Any]:
-    """Our TD3's updates/s on the GPU (fp32, and bf16 if available), K = 1 and 5 seeds batched."""
+    """Our TD3's updates/s on the GPU: fp32 and bf16, eager and replayed as CUDA graphs, K = 1 and 5 seeds batched.
+
+    `vs_eager` is a graph contender's updates/s over the eager one's with the same precision and
+    seeds (paired within rounds); `graph_check` compares 5-seed fp32 weights after GRAPH_CHECK_STEPS
+    steps of an eager and a graph-replaying agent fed the same batches (`max_abs_weight_diff`)."""
     if not torch.cuda.is_available():
         return {"status": "no GPU present"}
     torch.cuda.reset_peak_memory_stats()
     rates = device_update_rates(budget, "cuda", torch.cuda.synchronize)
-    return {"gpu": torch.cuda.get_device_name(0), **rates, "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20}
+    return {
+        "gpu": torch.cuda.get_device_name(0),
+        **rates,
+        "graph_check": graph_check(budget, "cuda"),
+        "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20,
+    }
 
 
 def device_update_rates(budget: Budget, device: str, sync: Callable[[], None]) -> dict[str, dict[str, float]]:
-    """Eager fp32 and bf16 TD3 with 1 and 5 seeds on `device`, in interleaved rounds."""
+    """fp32 and bf16 TD3, eager and (on CUDA) as CUDA graphs, with 1 and 5 seeds on `device`, in interleaved rounds."""
     configs = {v: cfg for v in ("fp32", "bf16") if (cfg := variant_config(v)[0]) is not None}
-    models = {(v, k): Td3Contender(cfg, k, budget.td3_buffer, device) for v, cfg in configs.items() for k in (1, 5)}
-    for model in models.values():
-        model.step()  # first launches (CUDA context, kernel selection)
+    graph_options = (False, True) if torch.device(device).type == "cuda" else (False,)
+    models = {
+        (f"{v}{'+graph' if graph else ''}", k): Td3Contender(cfg, k, budget.td3_buffer, device, cuda_graph=graph)
+        for v, cfg in configs.items()
+        for k in (1, 5)
+        for graph in graph_options
+    }
+    for model in models.values():  # first launches (CUDA context, kernel selection), graph warm-up and capture
+        for _ in range(GRAPH_WARMUP_STEPS):
+            model.step()
     runs = {key: partial(rate, model.step, torch.get_num_threads(), budget, sync) for key, model in models.items()}
     repeats = max(1, budget.td3_repeats // 4)  # a short check, not the comparison of record
     log(f"{device}: {repeats} rounds of {len(runs)} contenders")
+    samples = interleaved(runs, repeats)
     out = {}
-    for (variant, k), values in interleaved(runs, repeats).items():
+    for (variant, k), values in samples.items():
         per_update = statistics.median(values)
-        out[f"{variant}_k{k}"] = {"seeds": k, "updates_per_s": per_update, "per_seed_updates_per_s": k * per_update}
+        row = {"seeds": k, "updates_per_s": per_update, "per_seed_updates_per_s": k * per_update}
+        if variant.endswith("+graph"):
+            row["vs_eager"] = paired_ratio(values, samples[(variant.removesuffix("+graph"), k)])
+        out[f"{variant}_k{k}"] = row
     return out
+
+
+def graph_check(budget: Budget, device: str, seeds: int = 5) -> dict[str, Any]:
+    """Largest weight difference between an eager and a CUDA-graph fp32 agent after the same updates."""
+    config = variant_config("fp32")[0]
+    assert config is not None
+    eager, graphed = (Td3Contender(config, seeds, budget.td3_buffer, device, cuda_graph=g) for g in (False, True))
+    for _ in range(GRAPH_CHECK_STEPS):
+        eager.step()
+        graphed.step()
+    pairs = zip(eager.agent.named_parameters(), graphed.agent.named_parameters(), strict=True)
+    diff = max(float((a - b).abs().max()) for (_, a), (_, b) in pairs)
+    return {"seeds": seeds, "steps": GRAPH_CHECK_STEPS, "max_abs_weight_diff": diff}
 
 
 def meta_step_cost(budget: Budget) -> dict[str, Any]:
@@ -692,11 +727,13 @@ def variant_config(variant: str) -> tuple[TD3Config | None, str | None]:
 class Td3Contender:
     """Our TD3 with `seeds` batched seeds and a replay buffer of random transitions."""
 
-    def __init__(self, config: TD3Config, seeds: int, buffer_size: int, device: str = "cpu"):
+    def __init__(
+        self, config: TD3Config, seeds: int, buffer_size: int, device: str = "cpu", *, cuda_graph: bool = False
+    ):
         obs, act = HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM
         bound = np.ones(act, dtype=np.float32)
         self.config = config
-        self.agent = TD3(obs, act, -bound, bound, config, seed=0, n_seeds=seeds, device=device)
+        self.agent = TD3(obs, act, -bound, bound, config, seed=0, n_seeds=seeds, device=device, cuda_graph=cuda_graph)
         self.buffer = ReplayBuffer(obs, act, buffer_size, n_seeds=seeds, device=device)
         for transition in random_transitions(buffer_size, seeds):
             self.buffer.add(*transition)

@@ -61,6 +61,15 @@ def test_quick_bench_measures_our_td3(quick_run: tuple[dict[str, Any], str]) -> 
         assert results["gpu"] == {"status": "no GPU present"}
 
 
+def test_device_rates_run_on_the_cpu() -> None:
+    """The GPU section's rounds, on the CPU (without its CUDA graph contenders): they run and pair."""
+    rates = bench.device_update_rates(bench.QUICK, "cpu", lambda: None)
+    assert set(rates) == {f"{variant}_k{k}" for variant in ("fp32", "bf16") for k in (1, 5)}
+    for row in rates.values():
+        assert row["per_seed_updates_per_s"] == pytest.approx(row["seeds"] * row["updates_per_s"])
+        assert row["updates_per_s"] > 0
+
+
 def test_quick_bench_compares_with_sb3(quick_run: tuple[dict[str, Any], str]) -> None:
     pytest.importorskip("stable_baselines3")
     results, _ = quick_run

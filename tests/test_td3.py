@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
@@ -162,6 +163,22 @@ def test_save_load_gives_identical_actions_and_next_update(tmp_path: Path, conte
         g.set_state(s)
     update(restored)
     assert all_equal(parameters(agent), parameters(restored))
+
+
+def test_loading_another_agents_state_shares_nothing_with_it() -> None:
+    """Training the agent a state came from leaves the loaded agent as it was (torch's optimizer
+    load_state_dict alone would keep the given moment and step tensors and step them twice)."""
+    source, loaded, buffer = make_agent(), make_agent(seed=1), filled_buffer()
+    train_steps(source, buffer, 2)
+    loaded.load_state_dict(source.state_dict())
+    before = copy.deepcopy((loaded.state_dict(), parameters(loaded)))
+    train_steps(source, buffer, 2)
+    after = loaded.state_dict(), parameters(loaded)
+    assert all_equal(after[1], before[1])
+    for name in ("actor_optimizer", "critic_optimizer"):
+        for index, moments in before[0][name]["state"].items():
+            for key, value in moments.items():
+                assert torch.equal(after[0][name]["state"][index][key], value), (name, index, key)
 
 
 def test_load_rejects_other_dimensions(tmp_path: Path) -> None:

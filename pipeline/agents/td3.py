@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from pipeline.agents.cuda_graphs import Losses, UpdateGraphs
 from pipeline.agents.fused_adam import fused_adam_step
 from pipeline.agents.nets import Q1_MEMBERS, EnsembleActor, EnsembleTwinCritic, MLPGradients
 from pipeline.agents.td3_config import Precision, TD3Config
@@ -55,12 +56,16 @@ class TD3:
         seed: int = 0,
         n_seeds: int = 1,
         device: str = "cpu",
+        cuda_graph: bool = False,
     ):
+        """`cuda_graph`: replay each update as a CUDA graph (`pipeline.agents.cuda_graphs`); needs a CUDA device."""
         if n_seeds < 1:
             raise ValueError(f"n_seeds must be >= 1, got {n_seeds}")
         self.obs_dim, self.action_dim, self.context_dim, self.n_seeds = obs_dim, action_dim, context_dim, n_seeds
         self.config = config
         self.device = torch.device(device)
+        if cuda_graph and self.device.type != "cuda":
+            raise ValueError(f"cuda_graph=True needs a CUDA device; this agent is on {self.device}")
         low = torch.as_tensor(np.asarray(action_low, dtype=np.float32), device=self.device)
         high = torch.as_tensor(np.asarray(action_high, dtype=np.float32), device=self.device)
         self.max_action = (high - low) / 2
@@ -85,6 +90,8 @@ class TD3:
         self._actor_loss_fn = compiled(self._actor_loss)
         self._critic_gradients_fn = compiled(self._critic_gradients)
         self._actor_gradients_fn = compiled(self._actor_gradients)
+        self.cuda_graph = cuda_graph
+        self._graphs = UpdateGraphs(self._update) if cuda_graph else None
 
     def _input(self, obs: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         if self.context_dim == 0:
@@ -114,8 +121,10 @@ class TD3:
         return (noise * cfg.policy_noise).clamp(-cfg.noise_clip, cfg.noise_clip) * self.max_action
 
     def _autocast(self) -> torch.autocast:
+        """bf16 autocast when configured. Its weight-cast cache is off: no region casts a weight twice, and
+        CUDA graph capture needs it off."""
         bf16 = self.config.precision is Precision.bf16
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False)
 
     def _target_q(self, update: UpdateInputs) -> torch.Tensor:
         """TD3's target: reward + discount x the smaller target critic at the smoothed target action, [K, B]."""
@@ -143,25 +152,31 @@ class TD3:
         self.total_it += 1
         state = self._input(batch.obs, batch.context)
         next_state = self._input(batch.next_obs, batch.next_context)
-        noise = self._target_noise(batch.action.shape)  # drawn outside the compiled region
+        noise = self._target_noise(batch.action.shape)  # drawn outside the compiled or captured update
         update = UpdateInputs(state, batch.action, batch.reward, next_state, batch.not_done, noise)
         actor_step = self.total_it % self.config.policy_freq == 0
+        run = self._update if self._graphs is None else self._graphs.run
+        self.last_losses.update(run(update, actor_step))
+
+    def _update(self, update: UpdateInputs, actor_step: bool) -> Losses:
+        """The update proper (what a CUDA graph captures); returns its losses."""
         if self.config.precision is Precision.fp32:
-            self._train_by_hand(update, actor_step)
+            losses = self._train_by_hand(update, actor_step)
         else:
-            self._train_autograd(update, actor_step)
+            losses = self._train_autograd(update, actor_step)
         if actor_step:
             with torch.no_grad():
                 for net, target in ((self.critic, self.critic_target), (self.actor, self.actor_target)):
                     torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.config.tau)
+        return losses
 
-    def _train_autograd(self, update: UpdateInputs, actor_step: bool) -> None:
+    def _train_autograd(self, update: UpdateInputs, actor_step: bool) -> Losses:
         """The update through autograd, which bf16 autocast needs (compiled if `compile`)."""
         critic_loss = self._critic_loss_fn(update)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         fused_adam_step(self.critic_optimizer)
-        self.last_losses["critic"] = critic_loss.detach()
+        losses = {"critic": critic_loss.detach()}
         if actor_step:
             self.critic.requires_grad_(False)  # the actor loss needs no critic weight gradients
             actor_loss = self._actor_loss_fn(update.state)
@@ -169,18 +184,21 @@ class TD3:
             actor_loss.backward()
             self.critic.requires_grad_(True)
             fused_adam_step(self.actor_optimizer)
-            self.last_losses["actor"] = actor_loss.detach()
+            losses["actor"] = actor_loss.detach()
+        return losses
 
-    def _train_by_hand(self, update: UpdateInputs, actor_step: bool) -> None:
+    def _train_by_hand(self, update: UpdateInputs, actor_step: bool) -> Losses:
         """The fp32 update with its backward passes written out (`EnsembleMLP.gradients`; compiled if `compile`):
         the update `_train_autograd` makes, up to float rounding, without autograd's graph."""
-        gradients, self.last_losses["critic"] = self._critic_gradients_fn(update)
+        gradients, critic_loss = self._critic_gradients_fn(update)
         self.critic.mlp.set_gradients(gradients)
         fused_adam_step(self.critic_optimizer)
+        losses = {"critic": critic_loss}
         if actor_step:
-            gradients, self.last_losses["actor"] = self._actor_gradients_fn(update.state)
+            gradients, losses["actor"] = self._actor_gradients_fn(update.state)
             self.actor.mlp.set_gradients(gradients)
             fused_adam_step(self.actor_optimizer)
+        return losses
 
     @torch.no_grad()
     def _critic_gradients(self, update: UpdateInputs) -> tuple[MLPGradients, torch.Tensor]:
@@ -229,11 +247,15 @@ class TD3:
         ours = [self.obs_dim, self.action_dim, self.context_dim, self.n_seeds]
         if dims != ours:
             raise ValueError(f"TD3 checkpoint has (obs, action, context, seeds) dims {dims}, this agent {ours}")
-        for name in ("actor", "critic", "actor_target", "critic_target", "actor_optimizer", "critic_optimizer"):
+        for name in ("actor", "critic", "actor_target", "critic_target"):
             getattr(self, name).load_state_dict(state[name])
+        for name in ("actor_optimizer", "critic_optimizer"):  # copied: torch's would keep (and step) the given tensors
+            getattr(self, name).load_state_dict(copy.deepcopy(state[name]))
         for g, s in zip(self.generators, state["generators"], strict=True):
             g.set_state(s)
         self.total_it = int(state["total_it"])
+        if self._graphs is not None:
+            self._graphs.reset()  # the optimizers' state tensors are new
 
     def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
         """Write a checkpoint; `meta` (plain values: the setting, the tasks) travels with it."""
@@ -269,7 +291,7 @@ def stack_seeds(agents: Sequence[TD3]) -> TD3:
     low, high = (bias - scale).cpu().numpy(), (bias + scale).cpu().numpy()
     n_seeds = sum(a.n_seeds for a in agents)
     stacked = TD3(first.obs_dim, first.action_dim, low, high, first.config, context_dim=first.context_dim,
-                  n_seeds=n_seeds, device=str(first.device))  # fmt: skip
+                  n_seeds=n_seeds, device=str(first.device), cuda_graph=first.cuda_graph)  # fmt: skip
     states = [a.state_dict() for a in agents]
     state = stacked.state_dict()
     for net in ("actor", "critic", "actor_target", "critic_target"):
