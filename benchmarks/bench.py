@@ -46,6 +46,7 @@ import torch._dynamo
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.sb3_reference import sb3_td3
+from pipeline.agents.cuda_graphs import WARMUP_UPDATES
 from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
@@ -91,7 +92,7 @@ PRECISION_THREADS = 2
 PRECISION_SEEDS = (1, 5)
 PRECISION_VARIANTS = ("fp32", "bf16", "fp32+compile", "bf16+compile")  # TD3Config.precision [+ compile]
 COMPILED = "fp32+compile"  # measured beside eager fp32 at every seed count and thread count too
-GRAPH_WARMUP_STEPS = 4  # untimed TD3 steps before a GPU contender's rounds: past the CUDA graphs' warm-up and capture
+GRAPH_WARMUP_STEPS = WARMUP_UPDATES + 1  # untimed TD3 steps before a GPU contender's rounds: past warm-up and capture
 GRAPH_CHECK_STEPS = 10  # TD3 steps of the eager-vs-graph weight comparison on the GPU
 MATMUL_N = 256  # the floor's reference matmul: [n, n] @ [n, n], fp32
 SB3_VERSION = "2.9.2"  # the `bench` extra's pin

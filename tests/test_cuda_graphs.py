@@ -24,9 +24,9 @@ def make_agent(config: TD3Config = CONFIG, *, n_seeds: int = 1, context_dim: int
     return TD3(OBS, ACT, low, high, config, context_dim=context_dim, n_seeds=n_seeds, device="cuda", cuda_graph=graph)
 
 
-def batches(n_seeds: int, context_dim: int, count: int) -> list[Batch]:
-    rng = np.random.default_rng(0)
-    buffer = ReplayBuffer(OBS, ACT, capacity=200, n_seeds=n_seeds, device="cuda")
+def batches(n_seeds: int, context_dim: int, count: int, seed: int = 0) -> list[Batch]:
+    rng = np.random.default_rng(seed)
+    buffer = ReplayBuffer(OBS, ACT, capacity=200, seed=seed, n_seeds=n_seeds, device="cuda")
     for _ in range(200):
         buffer.add(rng.normal(size=(n_seeds, OBS)), rng.uniform(-1, 2, (n_seeds, ACT)), rng.normal(size=n_seeds),
                    rng.normal(size=(n_seeds, OBS)), rng.random(n_seeds) < 0.1)  # fmt: skip
@@ -69,15 +69,17 @@ def test_graph_updates_are_eager_updates(precision: str, n_seeds: int, context_d
 @cuda
 def test_graph_agent_continues_after_loading_a_checkpoint() -> None:
     """load_state_dict replaces the optimizers' state tensors: the graphs must be captured anew."""
-    first, second = batches(1, 0, UPDATES), batches(1, 0, UPDATES)
+    first, second = batches(1, 0, UPDATES), batches(1, 0, UPDATES, seed=1)
     graphed, eager = make_agent(graph=True), make_agent()
     for batch in first:
         graphed.train(batch)
     eager.load_state_dict(graphed.state_dict())
     graphed.load_state_dict(eager.state_dict())
+    assert graphed._graphs is not None and not graphed._graphs._captured
     for batch in second:
         graphed.train(batch)
         eager.train(batch)
+    assert len(graphed._graphs._captured) == 2
     for mine, theirs in zip(parameters(graphed), parameters(eager), strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-6, atol=1e-7)
 

@@ -32,13 +32,15 @@ class UpdateGraphs:
     on that same stream (lazy per-stream set-up, such as BLAS handles, must not happen during a
     capture) and replayed from then on; every call is one real update.
     `inputs` is a NamedTuple of tensors whose shapes stay those of the first call. The losses
-    returned are tensors the graph rewrites at its next replay. Call `reset` after replacing a
-    tensor the update reads (e.g. an optimizer's `load_state_dict`, which makes new state tensors).
+    returned are tensors the graph rewrites at its next replay, and parameters' `.grad` those of
+    the last capture. Call `reset` after replacing a tensor the update reads (e.g. an optimizer's
+    `load_state_dict`, which makes new state tensors). `device`: the CUDA device the update runs on.
     """
 
-    def __init__(self, update: Callable[[NamedTuple, bool], Losses]):
+    def __init__(self, update: Callable[[NamedTuple, bool], Losses], device: torch.device):
         self._update = update
-        self._stream = torch.cuda.Stream()
+        self._device = device
+        self._stream = torch.cuda.Stream(device=device)
         self.reset()
 
     def reset(self) -> None:
@@ -48,22 +50,24 @@ class UpdateGraphs:
         self._eager_runs = {False: 0, True: 0}
 
     def run(self, inputs: NamedTuple, actor_step: bool) -> Losses:
-        self._hold(inputs)
-        captured = self._captured.get(actor_step)
-        if captured is None and self._eager_runs[actor_step] >= WARMUP_UPDATES:
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=self._stream):  # records the update; nothing runs until replay
+        with torch.cuda.device(self._device):  # streams and capture on the update's device, whichever is current
+            self._hold(inputs)
+            captured = self._captured.get(actor_step)
+            if captured is None and self._eager_runs[actor_step] >= WARMUP_UPDATES:
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=self._stream):  # records the update; nothing runs until replay
+                    losses = self._update(self._inputs, actor_step)
+                captured = self._captured[actor_step] = _Captured(graph, losses)
+            if captured is not None:
+                captured.graph.replay()
+                return captured.losses
+            self._eager_runs[actor_step] += 1
+            current = torch.cuda.current_stream()
+            self._stream.wait_stream(current)
+            with torch.cuda.stream(self._stream):
                 losses = self._update(self._inputs, actor_step)
-            captured = self._captured[actor_step] = _Captured(graph, losses)
-        if captured is not None:
-            captured.graph.replay()
-            return captured.losses
-        self._eager_runs[actor_step] += 1
-        self._stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self._stream):
-            losses = self._update(self._inputs, actor_step)
-        torch.cuda.current_stream().wait_stream(self._stream)
-        return losses
+            current.wait_stream(self._stream)
+            return losses
 
     def _hold(self, inputs: NamedTuple) -> None:
         """Copy `inputs` into the tensors the graphs read (made on the first call)."""

@@ -19,6 +19,8 @@ def fused_adam_step(optimizer: torch.optim.Adam) -> None:
     params = [p for p in group["params"] if p.grad is not None]
     states = [optimizer.state.get(p) for p in params]
     if not _plain(optimizer, params) or not all(states):  # the first step creates the state
+        if torch.cuda.is_available() and torch.cuda.is_current_stream_capturing():
+            raise RuntimeError("fused_adam_step: only a plain fused Adam with state can step inside a CUDA graph")
         optimizer.step()
         return
     steps = [s["step"] for s in states]

@@ -91,7 +91,7 @@ class TD3:
         self._critic_gradients_fn = compiled(self._critic_gradients)
         self._actor_gradients_fn = compiled(self._actor_gradients)
         self.cuda_graph = cuda_graph
-        self._graphs = UpdateGraphs(self._update) if cuda_graph else None
+        self._graphs = UpdateGraphs(self._update, self.device) if cuda_graph else None
 
     def _input(self, obs: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         if self.context_dim == 0:
