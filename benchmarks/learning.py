@@ -8,7 +8,8 @@ reward), with the same budget, seeds and evaluation protocol:
 It writes reports/learning_equivalence.json, .md and reports/figures/learning_equivalence.png
 (mean ± standard error over seeds). Defaults match the `default` profile's pretraining budget.
 `--variants` runs a subset (e.g. one per process, each with OMP_NUM_THREADS=1) and `--merge`
-combines the learning_equivalence.json of such runs into one report.
+combines the learning_equivalence.json of such runs into one report; runs of one variant with
+other seeds (`--seed 3` for seeds 3, 4, 5) pool into one variant of more seeds.
 A variant matches its reference (fp32 vs SB3, bf16 vs fp32) when the difference of final mean
 returns is within one standard error of that difference (sqrt(se_a² + se_b²)).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -173,23 +175,46 @@ def main(argv: Sequence[str] | None = None) -> None:
     budget = (
         f"HalfCheetah-v5 (armature 0.1), {args.steps} steps, {args.seeds} seeds, {args.eval_episodes} eval episodes"
     )
-    write_reports(args.out, {"budget": budget, "env_steps": steps, "curves": runs, "wall_seconds": seconds})
+    seeds = {name: list(range(args.seed, args.seed + args.seeds)) for name in runs}
+    results = {"budget": budget, "env_steps": steps, "curves": runs, "seeds": seeds, "wall_seconds": seconds}
+    write_reports(args.out, results)
 
 
 def merge_results(parts: Sequence[dict]) -> dict:
-    """One results dict from runs of disjoint variants at the same budget and evaluation steps."""
+    """One results dict from runs at the same budget (but their seed counts) and evaluation steps: runs of
+    different variants, or of one variant with other seeds (`--seed`), whose curves are pooled in seed order."""
+    first = parts[0]
     for part in parts[1:]:
-        for key in ("budget", "env_steps"):
-            if part[key] != parts[0][key]:
-                raise ValueError(f"cannot merge runs with different '{key}': {parts[0][key]!r} vs {part[key]!r}")
-    curves: dict[str, Curves] = {}
+        for key, value in (("budget", _without_seed_count(part["budget"])), ("env_steps", part["env_steps"])):
+            expected = _without_seed_count(first[key]) if key == "budget" else first[key]
+            if value != expected:
+                raise ValueError(f"cannot merge runs with different '{key}': {first[key]!r} vs {part[key]!r}")
+    by_seed: dict[str, dict[int, list[float]]] = {}
     seconds: dict[str, float] = {}
     for part in parts:
         for name, runs in part["curves"].items():
-            if name in curves:
-                raise ValueError(f"variant '{name}' appears in more than one merged run")
-            curves[name], seconds[name] = runs, part["wall_seconds"][name]
-    return {"budget": parts[0]["budget"], "env_steps": parts[0]["env_steps"], "curves": curves, "wall_seconds": seconds}
+            pooled = by_seed.setdefault(name, {})
+            seeds = part.get("seeds", {}).get(name, range(len(runs)))  # runs before the key: seeds 0, 1, ...
+            for seed, curve in zip(seeds, runs, strict=True):
+                if seed in pooled:
+                    raise ValueError(f"variant '{name}' has seed {seed} in more than one merged run")
+                pooled[seed] = curve
+            seconds[name] = round(seconds.get(name, 0.0) + part["wall_seconds"][name], 1)
+    seeds = {name: sorted(pooled) for name, pooled in by_seed.items()}
+    counts = sorted({len(s) for s in seeds.values()})
+    if len(counts) != 1:
+        raise ValueError(f"the merged variants have different seed counts: { {n: len(s) for n, s in seeds.items()} }")
+    return {
+        "budget": re.sub(r"\d+ seeds", f"{counts[0]} seeds", first["budget"]),
+        "env_steps": first["env_steps"],
+        "curves": {name: [by_seed[name][seed] for seed in seeds[name]] for name in by_seed},
+        "seeds": seeds,
+        "wall_seconds": seconds,
+    }
+
+
+def _without_seed_count(budget: str) -> str:
+    return re.sub(r"\d+ seeds", "N seeds", budget)
 
 
 def write_reports(out: Path, results: dict) -> None:
