@@ -185,9 +185,8 @@ def merge_results(parts: Sequence[dict]) -> dict:
     different variants, or of one variant with other seeds (`--seed`), whose curves are pooled in seed order."""
     first = parts[0]
     for part in parts[1:]:
-        for key, value in (("budget", _without_seed_count(part["budget"])), ("env_steps", part["env_steps"])):
-            expected = _without_seed_count(first[key]) if key == "budget" else first[key]
-            if value != expected:
+        for key in ("budget", "env_steps"):
+            if _comparable(part, key) != _comparable(first, key):
                 raise ValueError(f"cannot merge runs with different '{key}': {first[key]!r} vs {part[key]!r}")
     by_seed: dict[str, dict[int, list[float]]] = {}
     seconds: dict[str, float] = {}
@@ -213,8 +212,9 @@ def merge_results(parts: Sequence[dict]) -> dict:
     }
 
 
-def _without_seed_count(budget: str) -> str:
-    return re.sub(r"\d+ seeds", "N seeds", budget)
+def _comparable(part: dict, key: str) -> object:
+    """`part[key]`, its budget's seed count left out (runs of other seeds pool)."""
+    return re.sub(r"\d+ seeds", "N seeds", part[key]) if key == "budget" else part[key]
 
 
 def write_reports(out: Path, results: dict) -> None:

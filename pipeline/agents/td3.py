@@ -90,8 +90,12 @@ class TD3:
         self._actor_loss_fn = compiled(self._actor_loss)
         self._critic_gradients_fn = compiled(self._critic_gradients)
         self._actor_gradients_fn = compiled(self._actor_gradients)
-        self.cuda_graph = cuda_graph
         self._graphs = UpdateGraphs(self._update, self.device) if cuda_graph else None
+
+    @property
+    def cuda_graph(self) -> bool:
+        """Whether updates replay as CUDA graphs."""
+        return self._graphs is not None
 
     def _input(self, obs: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         if self.context_dim == 0:
