@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from pipeline.models.contrastive import contrastive_loss
+from pipeline.models.contrastive import contrastive_loss, task_contrastive_loss
 
 
 def pair(distance: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,3 +54,24 @@ def test_sgd_step_pushes_different_tasks_apart_and_pulls_same_task_together() ->
                 z -= 0.1 * z.grad
         after = (z_a - z_b).norm().item()
         assert (after > before) == moves_apart, (same, before, after)
+
+
+def test_task_loss_pushes_every_pair_of_tasks_not_only_neighbours_in_the_list() -> None:
+    # 4 tasks, one window each: tasks 0 and 2 collapsed onto one point, every other pair far apart
+    z = torch.tensor([[[0.0, 0.0]], [[5.0, 0.0]], [[0.0, 0.0]], [[0.0, 5.0]]])
+    # 12 ordered pairs of different tasks, two of them (0, 2) and (2, 0) at distance 0: push 1 each
+    torch.testing.assert_close(task_contrastive_loss(z, z, margin=1.0), torch.tensor((0.0 + 2 / 12) / 2))
+    z_near = torch.tensor([[[0.0, 0.0]], [[5.0, 0.0]], [[0.3, 0.0]], [[0.0, 5.0]]], requires_grad=True)
+    task_contrastive_loss(z_near, z_near.detach()).backward()
+    assert z_near.grad[0, 0, 0] > 0 and z_near.grad[2, 0, 0] < 0  # gradient descent moves 0 and 2 apart
+
+
+def test_task_loss_pulls_windows_of_one_task_together() -> None:
+    z = torch.tensor([[[0.0, 0.0]], [[5.0, 5.0]]])
+    partner = z + torch.tensor([0.5, 0.0])
+    torch.testing.assert_close(task_contrastive_loss(z, partner), torch.tensor((0.25 + 0.0) / 2))
+
+
+def test_task_loss_needs_two_tasks() -> None:
+    with pytest.raises(ValueError, match="at least two tasks, got 1"):
+        task_contrastive_loss(torch.zeros(1, 4, 3), torch.zeros(1, 4, 3))

@@ -14,7 +14,7 @@ import torch
 
 from pipeline.models.config import ContextConfig, ForwardModelConfig, TranslatorConfig
 from pipeline.models.context import ContextEncoder, task_feature
-from pipeline.models.contrastive import contrastive_loss
+from pipeline.models.contrastive import task_contrastive_loss
 from pipeline.models.epochs import EpochLog, Schedule, phase_lr, run_epochs
 from pipeline.models.forward import GaussianForwardModel, forward_loss, multi_step_loss
 from pipeline.models.translator import ActionTranslator, translator_loss
@@ -69,7 +69,7 @@ def fit_context_and_forward(
     """C and F jointly on every task (paper eq. 1 and 2): L_forw over M future steps from the context of
     the K steps before, plus `contrastive_weight` x L_cont. Each update draws `forward.batch_size`
     transitions per task, as batch_size // M windows of M steps; same-task pairs are two windows of
-    one task, different-task pairs a window and one of the next task (tasks rotated)."""
+    one task, different-task pairs a window and one of every other task (`task_contrastive_loss`)."""
     if len(tasks) < 2 and context.contrastive_weight > 0:
         raise ValueError("the contrastive loss needs windows of at least two tasks")
     every = [w.data for w in tasks]
@@ -96,9 +96,7 @@ def fit_context_and_forward(
         loss = l_forw
         if context.contrastive_weight > 0:
             partner = z[:, torch.randperm(batch, generator=generator)]  # same task, another window
-            l_same = contrastive_loss(z, partner, True, context.margin)
-            l_diff = contrastive_loss(z, z.roll(1, dims=0), False, context.margin)
-            l_cont = (l_same + l_diff) / 2
+            l_cont = task_contrastive_loss(z, partner, context.margin)
             loss = loss + context.contrastive_weight * l_cont
             losses["contrastive"] = l_cont
         optimizer.zero_grad(set_to_none=True)
