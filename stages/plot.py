@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 from pipeline.atomic import write_text
-from pipeline.report.curves import read_embeddings, return_curve
+from pipeline.report.curves import read_embeddings, return_at, return_curve
 from pipeline.report.figures import embedding_scatter, fig3_curves, fig5_heatmap
 from pipeline.report.meta_tables import METHOD_LABELS, budget_label, table2_markdown, table3_markdown, table4_markdown
-from pipeline.report.paper import TABLE1
+from pipeline.report.paper import TABLE1, TABLE3_4_ENV_STEPS
 from pipeline.report.tables import table1_markdown
 from stages.common import argument_parser, load_params_or_exit
 
@@ -29,6 +29,11 @@ def require(path: Path, stage: str) -> Path:
         print(f"error: {path} is missing; run `dvc repro {stage}`", file=sys.stderr)
         raise SystemExit(2)
     return path
+
+
+def read_meta_run(metrics: Path, curve: tuple) -> dict:
+    """A meta_train run's metrics.json, with the test return where the paper reads Tables 3 and 4 (from its curve)."""
+    return json.loads(metrics.read_text()) | {"test_return_1m": return_at(curve, TABLE3_4_ENV_STEPS)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,8 +60,9 @@ def main(argv: list[str] | None = None) -> None:
         for method in params.meta_train.methods:
             run = root / "reports" / "meta" / setting / method
             stage = f"meta_train@{setting}-{method}"
-            meta.setdefault(setting, {})[method] = json.loads(require(run / "metrics.json", stage).read_text())
-            curves[METHOD_LABELS.get(method, method)] = return_curve(require(run / "curve.csv", stage))
+            curve = return_curve(require(run / "curve.csv", stage))
+            meta.setdefault(setting, {})[method] = read_meta_run(require(run / "metrics.json", stage), curve)
+            curves[METHOD_LABELS.get(method, method)] = curve
             tasks, z = read_embeddings(require(run / "embeddings.csv", stage))
             if len(z):
                 labels = [str(t) for t in params.tasks[setting].train]
@@ -72,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         delay, setting, method = path.parts[-4].removeprefix("delay-"), path.parts[-3], path.parts[-2]
         if not delay.isdigit() or int(delay) == params.delay:  # the top-level delay's runs are meta_train's
             continue
-        by_delay.setdefault(int(delay), {}).setdefault(setting, {})[method] = json.loads(path.read_text())
+        curve = return_curve(require(path.parent / "curve.csv", f"meta_delay@{delay}-{setting}-{method}"))
+        by_delay.setdefault(int(delay), {}).setdefault(setting, {})[method] = read_meta_run(path, curve)
     staged = {params.delay, *params.meta_train.other_delays}
     for name, text in (("table2.md", table2_markdown(meta)), ("table3.md", table3_markdown(meta)),
                        ("table4.md", table4_markdown(by_delay, staged))):  # fmt: skip

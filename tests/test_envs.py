@@ -173,12 +173,13 @@ def test_halfcheetah_armature_sets_joint_armature(armature):
 
 
 @pytest.mark.parametrize("scale", [0.5, 2.0])
-def test_ant_damping_scales_front_and_back_legs_oppositely(scale):
+def test_ant_damping_follows_cadms_dof_pattern_leg_1_by_s_legs_2_to_4_by_its_inverse(scale):
     stock = stock_model("ant-damping").dof_damping
     damping = model_of("ant-damping", scale).dof_damping
-    np.testing.assert_array_equal(damping[:6], stock[:6])
-    np.testing.assert_allclose(damping[6:10], stock[6:10] * scale, rtol=1e-12)
-    np.testing.assert_allclose(damping[10:14], stock[10:14] / scale, rtol=1e-12)
+    np.testing.assert_array_equal(damping[:6], stock[:6])  # the free root joint: undamped
+    assert (stock[6:] > 0).all()
+    np.testing.assert_allclose(damping[6:8], stock[6:8] * scale, rtol=1e-12)  # leg 1 (hip_1, ankle_1)
+    np.testing.assert_allclose(damping[8:14], stock[8:14] / scale, rtol=1e-12)  # legs 2-4
 
 
 @pytest.mark.parametrize("leg", [None, 0, 1, 2, 3])

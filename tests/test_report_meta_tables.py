@@ -14,10 +14,14 @@ from stages import plot
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def metrics(mean: float, delay: int, method: str) -> dict:
+def metrics(mean: float, delay: int, method: str, final: float | None = None) -> dict:
+    """A meta_train summary as plot reads it: `mean` at 1M env steps (the run's end unless `final` is given)."""
+    at_1m = {"mean": mean, "stderr": 1.0, "env_steps": 15000 if final is None else 1_000_000}
+    final = mean if final is None else final
     return {
-        "method": method, "profile": "default", "env_steps": 15000, "seeds": 3, "delay": delay, "eval_episodes": 2,
-        "final_test_return": {"mean": mean, "stderr": 1.0, "per_seed": [mean] * 3},
+        "method": method, "profile": "default", "env_steps": at_1m["env_steps"] if final == mean else 2_000_000,
+        "seeds": 3, "delay": delay, "eval_episodes": 2,
+        "final_test_return": {"mean": final, "stderr": 1.0, "per_seed": [final] * 3}, "test_return_1m": at_1m,
     }  # fmt: skip
 
 
@@ -25,6 +29,19 @@ def test_table3_shows_the_improvement_of_mcat_over_no_pt() -> None:
     results = {"halfcheetah-armature": {"mcat": metrics(150.0, 500, "mcat"), "mcat_no_pt": metrics(100.0, 500, "x")}}
     row = next(line for line in table3_markdown(results).splitlines() if line.startswith("| halfcheetah-armature"))
     assert "100.0 ± 1.0" in row and "150.0 ± 1.0" in row and "50.0 %" in row
+
+
+def test_tables_3_and_4_read_returns_at_1m_env_steps_like_the_paper_not_at_the_end_of_a_longer_run() -> None:
+    results = {
+        "halfcheetah-armature": {
+            "mcat": metrics(150.0, 500, "mcat", final=777.0),
+            "mcat_no_pt": metrics(100.0, 500, "x", final=555.0),
+        }
+    }
+    for table in (table3_markdown(results), table4_markdown({500: results})):
+        ours = [line for line in table.splitlines() if line.startswith("| halfcheetah-armature") and "run" not in line]
+        assert len(ours) == 1 and "150.0 ± 1.0" in ours[0] and "100.0 ± 1.0" in ours[0] and "777.0" not in ours[0]
+        assert "Ours at 1000000 env steps" in table
 
 
 def test_table4_fills_each_delay_and_names_summaries_of_earlier_runs() -> None:

@@ -25,9 +25,11 @@ Task = float | int | None
 # Ant-v5 leg -> actuator indices (actuator order in ant.xml: hip_4, ankle_4, hip_1, ankle_1,
 # hip_2, ankle_2, hip_3, ankle_3), numbered as in the authors' ant_cripple_env.
 ANT_LEG_ACTUATORS = {0: (2, 3), 1: (4, 5), 2: (6, 7), 3: (0, 1)}
-# Ant-v5 dofs: 0-5 free root joint (undamped), 6-13 hip/ankle pairs of the four legs.
-ANT_DAMPING_FIRST_LEGS = slice(6, 10)
-ANT_DAMPING_LAST_LEGS = slice(10, 14)
+# CaDM's ant-damping pattern (design.md), applied to the dof indices as written. Ant-v5's dofs: 0-5 the
+# free root joint (undamped: its share of the first groups changes nothing), 6-13 hip/ankle of legs 1-4.
+# So leg 1's joints are damped x s and legs 2-4's x 1/s.
+ANT_DAMPING_TIMES_SCALE = (slice(2, 5), slice(5, 8))
+ANT_DAMPING_OVER_SCALE = (slice(8, 11), slice(11, 14))
 
 
 def _positive_scalar(name: str) -> Callable[[Task], None]:
@@ -62,8 +64,10 @@ def _scale_mass(model: mujoco.MjModel, scale: float) -> None:
 
 
 def _scale_ant_damping(model: mujoco.MjModel, scale: float) -> None:
-    model.dof_damping[ANT_DAMPING_FIRST_LEGS] *= scale
-    model.dof_damping[ANT_DAMPING_LAST_LEGS] /= scale
+    for dofs in ANT_DAMPING_TIMES_SCALE:
+        model.dof_damping[dofs] *= scale
+    for dofs in ANT_DAMPING_OVER_SCALE:
+        model.dof_damping[dofs] /= scale
 
 
 def _cripple_ant_leg(model: mujoco.MjModel, leg: int | None) -> None:

@@ -25,6 +25,17 @@ def return_curve(path: str | Path, split: str = "test") -> tuple[np.ndarray, np.
     return steps, mean, stderr
 
 
+def return_at(curve: tuple[np.ndarray, np.ndarray, np.ndarray], env_steps: int) -> dict[str, float]:
+    """{mean, stderr, env_steps} of `return_curve`'s curve at its last evaluation at or before `env_steps`
+    (a run evaluates at step 0, so there is one)."""
+    steps, mean, stderr = curve
+    at = np.flatnonzero(steps <= env_steps)
+    if len(at) == 0:
+        raise ValueError(f"the curve has no evaluation at or before {env_steps} env steps")
+    i = at[-1]
+    return {"mean": float(mean[i]), "stderr": float(stderr[i]), "env_steps": int(steps[i])}
+
+
 def read_embeddings(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(task [N], z [N, z_dim]) from embeddings.csv."""
     with open(path, newline="") as f:

@@ -6,9 +6,11 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from pipeline.evaluation import improvement_pct
-from pipeline.report.paper import TABLE2, TABLE2_SETTINGS, TABLE3, TABLE4
+from pipeline.report.paper import TABLE2, TABLE2_SETTINGS, TABLE3, TABLE3_4_ENV_STEPS, TABLE4
 
-Results = Mapping[str, Mapping[str, Mapping[str, Any]]]  # setting -> method -> metrics.json
+# setting -> method -> metrics.json, plus "test_return_1m": the test return at the run's last evaluation at or
+# before 1M env steps, where the paper's Tables 3 and 4 read theirs (`curves.return_at`; the plot stage adds it)
+Results = Mapping[str, Mapping[str, Mapping[str, Any]]]
 METHOD_LABELS = {"mcat": "MCAT", "mcat_no_pt": "MCAT w/o PT", "mcat_no_sil": "MCAT w/o SIL"}
 
 
@@ -26,6 +28,15 @@ def budget_label(metrics: Mapping[str, Any]) -> str:
 def _budgets(results: Results) -> list[str]:
     labels = sorted({budget_label(m) for methods in results.values() for m in methods.values()})
     return [f"Ours: {label}." for label in labels]
+
+
+def _at_paper_steps(results: Results) -> list[str]:
+    """The line that says at how many env steps Tables 3 and 4 read our runs."""
+    steps = sorted({m["test_return_1m"]["env_steps"] for methods in results.values() for m in methods.values()})
+    return [
+        f"Ours at {', '.join(map(str, steps))} env steps: each run's last evaluation at or before "
+        f"{TABLE3_4_ENV_STEPS} env steps, where the paper reads Tables 3 and 4."
+    ]
 
 
 def table2_markdown(results: Results) -> str:
@@ -59,6 +70,7 @@ def table3_markdown(results: Results) -> str:
         "",
         "Dense test return, mean ± standard error over seeds. Improvement = (MCAT - w/o PT) / |w/o PT|.",
         *_budgets(results),
+        *_at_paper_steps(results),
         "The paper's values: 1M steps, 3 runs, delay 500.",
         "",
         "| setting | w/o PT (ours) | MCAT (ours) | improvement (ours) "
@@ -68,7 +80,7 @@ def table3_markdown(results: Results) -> str:
     for setting, methods in results.items():
         if "mcat" not in methods or "mcat_no_pt" not in methods:
             continue
-        without, with_pt = methods["mcat_no_pt"]["final_test_return"], methods["mcat"]["final_test_return"]
+        without, with_pt = methods["mcat_no_pt"]["test_return_1m"], methods["mcat"]["test_return_1m"]
         paper = TABLE3.get(setting)
         reference = ["", "", ""]
         if paper:
@@ -94,6 +106,7 @@ def table4_markdown(results_by_delay: Mapping[int, Results], staged: Collection[
         "Dense test return, mean ± standard error over seeds; the paper's values (1M steps, 3 runs) in brackets.",
         "Delays other than params.yaml's `delay` come from the meta_delay stages (`meta_train.other_delays`).",
         *[line for delay in sorted(results_by_delay) for line in _budgets(results_by_delay[delay])],
+        *_at_paper_steps({f"{s}@{d}": m for d, r in results_by_delay.items() for s, m in r.items()}),
         *(notes if earlier else []),
         "",
         "| setting | delay | w/o PT | MCAT | improvement |",
@@ -105,7 +118,7 @@ def table4_markdown(results_by_delay: Mapping[int, Results], staged: Collection[
         reference = [f"{paper[0]:.1f}", f"{paper[1]:.1f}", f"{improvement_pct(paper[1], paper[0]):.1f} %"]
         ours = ["not run"] * 3
         if "mcat" in methods and "mcat_no_pt" in methods:
-            without, with_pt = methods["mcat_no_pt"]["final_test_return"], methods["mcat"]["final_test_return"]
+            without, with_pt = methods["mcat_no_pt"]["test_return_1m"], methods["mcat"]["test_return_1m"]
             ours = [_pm(without), _pm(with_pt), f"{improvement_pct(with_pt['mean'], without['mean']):.1f} %"]
         cells = [f"{a} ({b})" for a, b in zip(ours, reference, strict=True)]
         lines.append(f"| {setting} | {delay} | " + " | ".join(cells) + " |")
