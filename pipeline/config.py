@@ -148,8 +148,12 @@ def _task_errors(tasks: dict[str, TaskSet]) -> list[str]:
                 check_task(setting, task)
             except ValueError as err:
                 errors.append(f"tasks.{setting}.{name}: {err}")
-        if not task_set.train:
-            errors.append(f"tasks.{setting}.train: needs at least one task")
+        for split in ("train", "test"):
+            tasks = getattr(task_set, split)
+            if not tasks:
+                errors.append(f"tasks.{setting}.{split}: needs at least one task")
+            elif len(set(tasks)) != len(tasks):
+                errors.append(f"tasks.{setting}.{split}: {tasks} repeats a task")
         overlap = [t for t in task_set.test if t in task_set.train]
         if overlap:
             errors.append(f"tasks.{setting}.test: {overlap} also in train; test tasks must be held out")
@@ -186,13 +190,54 @@ def _meta_train_errors(runs: MetaTrainRuns, tasks: dict[str, TaskSet], delay: in
         for i, m in enumerate(runs.methods)
         if m not in METHOD_NAMES
     ]
+
+    def dense_as_0(d: int) -> int:  # delays 0 and 1 both leave the reward dense: one run
+        return 0 if d <= 1 else d
+
     errors += [
         f"meta_train.other_delays[{i}] = {d}: must be >= 0 and not the top-level delay ({delay}), which meta_train runs"
+        " (delays 0 and 1 are the same: dense reward)"
         for i, d in enumerate(runs.other_delays)
-        if d < 0 or d == delay
+        if d < 0 or dense_as_0(d) == dense_as_0(delay)
     ]
-    if len(set(runs.other_delays)) != len(runs.other_delays):
-        errors.append(f"meta_train.other_delays {runs.other_delays} repeats a delay")
+    if len({dense_as_0(d) for d in runs.other_delays}) != len(runs.other_delays):
+        errors.append(f"meta_train.other_delays {runs.other_delays} repeats a delay (0 and 1 are the same)")
+    return errors
+
+
+# (uniform-random start steps, the run they start): a run needs steps that learn after them
+RANDOM_START_BEFORE = (
+    ("pretrain_start_steps", "pretrain_steps"),
+    ("pretrain_start_steps", "transfer_pretrain_steps"),
+    ("meta_start_steps", "meta_steps"),
+)
+
+
+def _consistency_errors(params: Params) -> list[str]:
+    """Values valid one by one that together would fail deep inside a stage, or quietly change the experiment."""
+    errors = []
+    lr = params.translator.lr
+    if not lr:
+        errors.append("translator.lr: needs the learning rate of at least one phase")
+    errors += [f"translator.lr[{i}] = {x}: must be > 0 and < 1" for i, x in enumerate(lr) if not 0 < x < 1]
+    window = params.context.history + params.forward_model.future_steps
+    for profile in dataclasses.fields(Budgets):
+        name, budget = profile.name, getattr(params.budgets, profile.name)
+        for key in ("max_episode_steps", "collect_steps"):
+            if getattr(budget, key) < window:
+                errors.append(
+                    f"budgets.{name}.{key} = {getattr(budget, key)}: below context.history + forward_model.future_steps"
+                    f" = {window}, the steps of one episode that every C and F update reads"
+                )
+        for start, steps in RANDOM_START_BEFORE:
+            if getattr(budget, start) >= getattr(budget, steps):
+                errors.append(f"budgets.{name}.{start} must be below {steps}: otherwise no step learns")
+    if params.context.contrastive_weight > 0:
+        errors += [
+            f"tasks.{s}.train: meta-training's contrastive loss (context.contrastive_weight > 0) needs 2+ tasks"
+            for s in params.meta_train.settings
+            if s in params.tasks and len(params.tasks[s].train) < 2
+        ]
     return errors
 
 
@@ -208,7 +253,7 @@ def validate(raw: Any, origin: str = "params") -> Params:
     except OmegaConfBaseException as err:
         raise ParamsError(f"{origin}: {_omegaconf_message(err)}") from None
     errors = range_errors(params) + _task_errors(params.tasks) + _transfer_errors(params.transfer)
-    errors += _meta_train_errors(params.meta_train, params.tasks, params.delay)
+    errors += _meta_train_errors(params.meta_train, params.tasks, params.delay) + _consistency_errors(params)
     if errors:
         raise ParamsError(f"{origin}: " + "; ".join(errors))
     return params

@@ -6,6 +6,7 @@ import argparse
 import csv
 import dataclasses
 import hashlib
+import importlib.metadata
 import io
 import json
 import sys
@@ -51,12 +52,25 @@ def resume_folder(root: Path, stage: str, setting: str) -> Path:
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding pipeline/ and stages/
 
 
+RESULT_PACKAGES = ("torch", "numpy", "mujoco", "gymnasium", "metaworld")  # their versions change the numbers too
+
+
 def code_version(root: Path = SOURCE_ROOT) -> str:
-    """Hash of the Python sources of `pipeline/` and `stages/`: which code a resume state was written by."""
+    """Hash of the Python sources of `pipeline/` and `stages/` and of the versions of `RESULT_PACKAGES`:
+    which code a resume state was written by."""
     digest = hashlib.sha256()
     for path in sorted([*root.glob("pipeline/**/*.py"), *root.glob("stages/*.py")]):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for package in RESULT_PACKAGES:
+        digest.update(f"{package}=={_installed_version(package)}\0".encode())
     return digest.hexdigest()
+
+
+def _installed_version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
 
 
 def run_fingerprint(params: Params, *parts: str) -> str:

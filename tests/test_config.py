@@ -86,6 +86,18 @@ _DELETE = object()
         ("meta_train.other_delays", [200, 500], ["meta_train.other_delays[1] = 500", "top-level delay"]),
         ("meta_train.other_delays", [-5], ["meta_train.other_delays[0] = -5", ">= 0"]),
         ("meta_train.other_delays", [200, 200], ["meta_train.other_delays", "repeats"]),
+        ("meta_train.other_delays", [0, 1], ["meta_train.other_delays", "repeats"]),  # both dense
+        # values valid alone that would fail together deep inside a stage, or quietly change the experiment
+        ("tasks.halfcheetah-armature.train", [0.1, 0.1], ["tasks.halfcheetah-armature.train", "repeats"]),
+        ("tasks.halfcheetah-armature.test", [], ["tasks.halfcheetah-armature.test", "at least one"]),
+        ("tasks.halfcheetah-armature.train", [0.1], ["tasks.halfcheetah-armature.train", "contrastive_weight"]),
+        ("translator.lr", [], ["translator.lr", "at least one phase"]),
+        ("translator.lr", [3e-4, -1e-5], ["translator.lr[1] = -1e-05", "> 0"]),
+        ("translator.lr", [7.0], ["translator.lr[0] = 7.0", "< 1"]),
+        ("budgets.smoke.max_episode_steps", 15, ["budgets.smoke.max_episode_steps = 15", "future_steps = 20"]),
+        ("budgets.default.collect_steps", 5, ["budgets.default.collect_steps = 5"]),
+        ("budgets.default.meta_start_steps", 15000, ["budgets.default.meta_start_steps", "below meta_steps"]),
+        ("budgets.paper.pretrain_start_steps", 10**6, ["budgets.paper.pretrain_start_steps", "below pretrain_steps"]),
         # missing keys
         ("seed", _DELETE, ["seed", "missing"]),
         ("budgets.smoke.eval_every", _DELETE, ["budgets.smoke.eval_every"]),
@@ -96,6 +108,11 @@ def test_bad_params_are_rejected_naming_the_key(raw: dict, dotted: str, value: o
         validate(_set(raw, dotted, value))
     for fragment in expected:
         assert fragment in str(info.value)
+
+
+def test_an_other_delay_that_is_the_top_level_delay_in_effect_is_rejected(raw: dict) -> None:
+    with pytest.raises(ParamsError, match=r"meta_train.other_delays\[0\] = 0: .*0 and 1 are the same"):
+        validate(_set(_set(raw, "delay", 1), "meta_train.other_delays", [0]))
 
 
 def test_unparsable_file_is_rejected(tmp_path: Path) -> None:

@@ -218,6 +218,18 @@ def test_code_version_follows_the_sources(tmp_path: Path) -> None:
     assert code_version(tmp_path) not in (version, edited)
 
 
+def test_code_version_follows_the_versions_of_the_packages_that_compute_results(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """After an upgrade of torch (or numpy, mujoco, ...) a resume state would continue in other arithmetic."""
+    (tmp_path / "pipeline").mkdir()
+    (tmp_path / "pipeline" / "a.py").write_text("x = 1\n")
+    version = code_version(tmp_path)
+    installed = stages.common._installed_version
+    monkeypatch.setattr(stages.common, "_installed_version", lambda p: "9.9" if p == "torch" else installed(p))
+    assert code_version(tmp_path) != version
+
+
 def test_resume_state_of_other_code_is_not_continued(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
     """A state written by other code gets another fingerprint, and the stage says it starts afresh."""
     params = load_params_or_exit(str(ROOT / "params.yaml"))
