@@ -25,14 +25,18 @@ def budget_label(metrics: Mapping[str, Any]) -> str:
     )
 
 
+def _runs(results: Results) -> list[Mapping[str, Any]]:
+    return [metrics for methods in results.values() for metrics in methods.values()]
+
+
 def _budgets(results: Results) -> list[str]:
-    labels = sorted({budget_label(m) for methods in results.values() for m in methods.values()})
+    labels = sorted({budget_label(m) for m in _runs(results)})
     return [f"Ours: {label}." for label in labels]
 
 
-def _at_paper_steps(results: Results) -> list[str]:
+def _at_paper_steps(runs: list[Mapping[str, Any]]) -> list[str]:
     """The line that says at how many env steps Tables 3 and 4 read our runs."""
-    steps = sorted({m["test_return_1m"]["env_steps"] for methods in results.values() for m in methods.values()})
+    steps = sorted({run["test_return_1m"]["env_steps"] for run in runs})
     return [
         f"Ours at {', '.join(map(str, steps))} env steps: each run's last evaluation at or before "
         f"{TABLE3_4_ENV_STEPS} env steps, where the paper reads Tables 3 and 4."
@@ -70,7 +74,7 @@ def table3_markdown(results: Results) -> str:
         "",
         "Dense test return, mean ± standard error over seeds. Improvement = (MCAT - w/o PT) / |w/o PT|.",
         *_budgets(results),
-        *_at_paper_steps(results),
+        *_at_paper_steps(_runs(results)),
         "The paper's values: 1M steps, 3 runs, delay 500.",
         "",
         "| setting | w/o PT (ours) | MCAT (ours) | improvement (ours) "
@@ -106,7 +110,7 @@ def table4_markdown(results_by_delay: Mapping[int, Results], staged: Collection[
         "Dense test return, mean ± standard error over seeds; the paper's values (1M steps, 3 runs) in brackets.",
         "Delays other than params.yaml's `delay` come from the meta_delay stages (`meta_train.other_delays`).",
         *[line for delay in sorted(results_by_delay) for line in _budgets(results_by_delay[delay])],
-        *_at_paper_steps({f"{s}@{d}": m for d, r in results_by_delay.items() for s, m in r.items()}),
+        *_at_paper_steps([run for results in results_by_delay.values() for run in _runs(results)]),
         *(notes if earlier else []),
         "",
         "| setting | delay | w/o PT | MCAT | improvement |",

@@ -70,8 +70,6 @@ def fit_context_and_forward(
     the K steps before, plus `contrastive_weight` x L_cont. Each update draws `forward.batch_size`
     transitions per task, as batch_size // M windows of M steps; same-task pairs are two windows of
     one task, different-task pairs a window and one of every other task (`task_contrastive_loss`)."""
-    if len(tasks) < 2 and context.contrastive_weight > 0:
-        raise ValueError("the contrastive loss needs windows of at least two tasks")
     every = [w.data for w in tasks]
     model.fit_normalizers(*(torch.cat([getattr(d, f) for d in every]) for f in ("states", "actions", "deltas")))
     encoder.step_norm.fit(torch.cat([torch.cat([d.deltas, d.actions], -1) for d in every]))  # per (Δs, a) step
