@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3 import TD3
@@ -31,19 +32,25 @@ FORWARD = ForwardModelConfig(hidden=16, layers=1, future_steps=2, batch_size=16)
 TRANSLATOR = TranslatorConfig(embed=8, hidden=16, layers=1, batch_size=16)
 
 
-def trainer(setting: str, method: str, seeds: int = 1, delay: int = 5) -> MetaTrainer:
-    envs = [[make_env(setting, t, delay=delay, max_episode_steps=15) for t in TWO_TASKS[setting]] for _ in range(seeds)]
+def trainer(
+    setting: str, method: str, seeds: int = 1, delay: int = 5, first_seed: int = 0, max_episode_steps: int = 15
+) -> MetaTrainer:
+    envs = [
+        [make_env(setting, t, delay=delay, max_episode_steps=max_episode_steps) for t in TWO_TASKS[setting]]
+        for _ in range(seeds)
+    ]
     space = envs[0][0].action_space
     obs_dim, act_dim = envs[0][0].observation_space.shape[0], space.shape[0]
     agent = TD3(obs_dim, act_dim, space.low, space.high, TD3Config(hidden=16, batch_size=16), context_dim=4,
-                seed=3, n_seeds=seeds)  # fmt: skip
-    torch.manual_seed(3)
-    models = [
-        build_seed_models(obs_dim, act_dim, space.low, space.high, CONTEXT, FORWARD, TRANSLATOR) for _ in range(seeds)
-    ]
+                seed=3 + first_seed, n_seeds=seeds)  # fmt: skip
+    models = []
+    for s in range(first_seed, first_seed + seeds):
+        torch.manual_seed(3 + s)  # each seed's C, F, H from its own stream, as the stage does
+        models.append(build_seed_models(obs_dim, act_dim, space.low, space.high, CONTEXT, FORWARD, TRANSLATOR))
     return MetaTrainer(
         agent, models, envs, METHODS[method], meta=MetaConfig(replay_capacity=500), context=CONTEXT, forward=FORWARD,
         translator=TRANSLATOR, sil=SILConfig(batch_size=16), retrain_every=20, retrain_updates=3, seed=3,
+        first_seed=first_seed,
     )  # fmt: skip
 
 
@@ -124,6 +131,28 @@ def test_same_seed_gives_the_same_run() -> None:
         return [float(p.detach().sum()) for _, p in run.agent.named_parameters()]
 
     assert losses() == losses()
+
+
+def test_a_batched_seed_trains_as_it_does_alone_when_episodes_end_early() -> None:
+    """Hopper episodes end at lengths that differ by seed; self-imitation starts in the first steps here
+    (start steps below the time limit), so a seed that waited on another's first episode would differ."""
+    batched = trainer("hopper-size", "mcat", seeds=2, max_episode_steps=40)
+    alone = trainer("hopper-size", "mcat", first_seed=1, max_episode_steps=40)
+    for run in (batched, alone):
+        run.run(60, start_steps=5, eval_every=1000, evaluate=lambda step: None, progress=False)
+    assert batched.sil_buffer.sizes[1] == alone.sil_buffer.sizes[0] > 0
+    for (name, ours), (_, theirs) in zip(batched.agent.named_parameters(), alone.agent.named_parameters(), strict=True):
+        seed_1 = ours[2:4] if name.startswith("critic") else ours[1:2]  # critics: [seeds x twins, ...]
+        torch.testing.assert_close(seed_1, theirs, rtol=1e-5, atol=1e-5, msg=name)
+
+
+def test_self_imitation_needs_time_limited_envs() -> None:
+    run = trainer("halfcheetah-armature", "mcat")
+    run.envs[0][0] = HalfCheetahEnv()  # built directly: no spec, no time limit
+    with pytest.raises(ValueError, match="time-limited"):
+        MetaTrainer(run.agent, run.models, run.envs, METHODS["mcat"], meta=MetaConfig(replay_capacity=50),
+                    context=CONTEXT, forward=FORWARD, translator=TRANSLATOR, sil=SILConfig(batch_size=16),
+                    retrain_every=20, retrain_updates=3, seed=3)  # fmt: skip
 
 
 def test_streams_keep_the_last_steps_and_restart_ended_episodes() -> None:

@@ -132,6 +132,18 @@ def evaluate_contextual(
     return dense / episodes, delayed / episodes
 
 
+def _longest_episode(envs: Sequence[Sequence[gymnasium.Env]]) -> int:
+    """Loop steps by which every stream has finished an episode: the time limit of the envs.
+
+    Self-imitation starts there for every seed at once. Starting once the seeds' buffers all hold an
+    episode would make a seed wait on the slowest other seed of a batch (Hopper and Ant episodes
+    end early, at lengths that differ by seed), so seed k batched would not match seed k alone."""
+    limits = [env.spec.max_episode_steps if env.spec is not None else None for row in envs for env in row]
+    if None in limits:
+        raise ValueError("self-imitation needs time-limited envs (make_env's max_episode_steps): an env has none")
+    return max(limits)
+
+
 class MetaTrainer:
     """The loop's state; `run` drives it. envs[k][i]: seed k's env of training task i (rewards delayed)."""
 
@@ -188,6 +200,7 @@ class MetaTrainer:
                       seed=seed + first_seed, n_seeds=k, alpha=sil.alpha, beta=sil.beta, z_dim=context.z_dim)
             if method.sil else None
         )  # fmt: skip
+        self.sil_start = _longest_episode(envs) if method.sil else 0
         self.histories = [RecentReturns(t, meta.transfer) for _ in range(k)]
         self.features = torch.zeros(k, t, context.z_dim)
         self.translator_ready = np.zeros(k, bool)  # per seed: H fitted at least once (with PT)
@@ -252,7 +265,7 @@ class MetaTrainer:
         batch = self.replay.sample_encoded(agent.config.batch_size, encoders)
         agent.train(Batch(batch.obs, batch.action, batch.reward, batch.next_obs, batch.not_done, batch.z, batch.next_z))
         losses = {name: float(value) for name, value in agent.last_losses.items()}
-        if self.sil_buffer is not None and min(self.sil_buffer.sizes) > 0:
+        if self.sil_buffer is not None and self.step >= self.sil_start:
             for _ in range(self._sil_updates_due()):
                 sil_batch = self.sil_buffer.sample(self.sil.batch_size, encoders)  # today's C, not the acting-time z
                 actor_loss, critic_loss, advantages = sil_losses(agent, sil_batch, self.sil)
