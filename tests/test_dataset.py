@@ -239,6 +239,13 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "info wrong schema_version": (_edit_info(schema_version=2), "info.json", "'schema_version'"),
     "info wrong type": (_edit_info(num_episodes="6"), "info.json", "'num_episodes'"),
     "info not json": (lambda r: (r / INFO_FILE).write_text("{"), "info.json", "JSON"),
+    "info task not finite": (_edit_info(tasks={"0": float("nan"), "1": 0.06}), "info.json", "'tasks'"),
+    "info task index not a number": (_edit_info(tasks={"\u00b2": 0.05, "1": 0.06}), "info.json", "'tasks'"),
+    "info action bounds crossed": (
+        _edit_info(action_low=[1.0, 1.0, 1.0], action_high=[-1.0, -1.0, -1.0]),
+        "info.json",
+        "'action_low'",
+    ),
     "continuity broken": (
         lambda r: _rewrite(r / TRANSITIONS_FILE, _set("observation", _in_middle_of_episode)),
         "transitions.parquet",
@@ -271,6 +278,16 @@ def test_bad_dataset_is_rejected_by_name(root: Path, case: str) -> None:
     with pytest.raises(DatasetError) as error:
         read_dataset(root)
     assert file in str(error.value) and column in str(error.value), str(error.value)
+
+
+def test_info_keeps_task_order_past_ten_tasks() -> None:
+    """JSON sorts task_index keys as strings ("10" before "2"); the info reads them back in index order."""
+    tasks = {k: 0.05 + 0.01 * k for k in range(12)}
+    info = DatasetInfo("hopper-size", tasks, [11], [3], [-1.0] * 3, [1.0] * 3, None, 0, 12, 12)
+    text = json.dumps(info.to_json(), sort_keys=True)
+    assert text.index('"10"') < text.index('"2"')
+    back = DatasetInfo.from_json(json.loads(text))
+    assert list(back.tasks) == list(range(12)) and list(back.tasks.values()) == list(tasks.values())
 
 
 def test_wrong_setting_is_rejected_by_name(root: Path) -> None:

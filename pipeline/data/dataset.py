@@ -153,7 +153,8 @@ class DatasetInfo:
 
     def __post_init__(self) -> None:
         # accept tuples and numpy values, so an info compares equal to itself after a JSON round trip
-        self.tasks = {int(k): _task_value(v) for k, v in self.tasks.items()}
+        # in task_index order: JSON keeps keys as sorted strings ("10" before "2")
+        self.tasks = {int(k): _task_value(v) for k, v in sorted(self.tasks.items(), key=lambda kv: int(kv[0]))}
         self.observation_shape = [int(x) for x in self.observation_shape]
         self.action_shape = [int(x) for x in self.action_shape]
         self.action_low = [float(x) for x in self.action_low]
@@ -181,8 +182,9 @@ class DatasetInfo:
             found = obj["schema_version"]
             raise DatasetError(f"{source}: field 'schema_version': expected {SCHEMA_VERSION}, found {found}")
         for key, value in obj["tasks"].items():
-            if not key.isdigit() or not _is_json(value, "number or null"):
-                expected = "task_index -> number or null"
+            finite = value is None or (_is_json(value, "number") and math.isfinite(value))
+            if not (key.isascii() and key.isdigit()) or not finite:
+                expected = "task_index -> finite number or null"
                 raise DatasetError(f"{source}: field 'tasks': expected {expected}, found {key!r}: {value!r}")
         info = cls(**{k: v for k, v in obj.items() if k != "schema_version"})
         _check_info(info, source)
@@ -201,6 +203,8 @@ def _check_info(info: DatasetInfo, source: str | Path) -> None:
         bound = getattr(info, key)
         if len(bound) != info.action_shape[0] or not all(map(math.isfinite, bound)):
             raise fail(key, f"{info.action_shape[0]} finite numbers (action_shape)", bound)
+    if not all(low <= high for low, high in zip(info.action_low, info.action_high, strict=True)):
+        raise fail("action_low", f"<= action_high {info.action_high} in every dimension", info.action_low)
     if not info.tasks or not all(0 <= k <= np.iinfo(np.int16).max for k in info.tasks):
         raise fail("tasks", "at least one task, task_index in 0..32767", info.tasks)
     for key in ("num_transitions", "num_episodes"):
