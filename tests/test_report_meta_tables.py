@@ -8,7 +8,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from pipeline.evaluation import improvement_pct
 from pipeline.report.meta_tables import table3_markdown, table4_markdown
+from pipeline.report.paper import TABLE3, TABLE4
 from stages import plot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +31,17 @@ def test_table3_shows_the_improvement_of_mcat_over_no_pt() -> None:
     results = {"halfcheetah-armature": {"mcat": metrics(150.0, 500, "mcat"), "mcat_no_pt": metrics(100.0, 500, "x")}}
     row = next(line for line in table3_markdown(results).splitlines() if line.startswith("| halfcheetah-armature"))
     assert "100.0 ± 1.0" in row and "150.0 ± 1.0" in row and "50.0 %" in row
+
+
+def test_tables_3_and_4_print_the_papers_improvements_as_published() -> None:
+    for paper in (*TABLE3.values(), *TABLE4.values()):  # the printed % is the rounded returns' to within 0.15
+        assert abs(paper[2] - improvement_pct(paper[1], paper[0])) < 0.15, paper
+    rows = [line.split(" | ") for line in table4_markdown({}).splitlines() if line.startswith("| halfcheetah")]
+    table4 = {(row[0].removeprefix("| "), int(row[1])): row[-1] for row in rows}
+    assert table4[("halfcheetah-armature", 500)] == "not run (206.9 %) |"  # recomputed: 206.8
+    assert table4[("halfcheetah-mass", 200)] == "not run (-6.1 %) |"  # recomputed: -6.0
+    results = {"hopper-size": {"mcat": metrics(150.0, 500, "mcat"), "mcat_no_pt": metrics(100.0, 500, "x")}}
+    assert "| 32.3 % |" in table3_markdown(results)  # recomputed: 32.4
 
 
 def test_tables_3_and_4_read_returns_at_1m_env_steps_like_the_paper_not_at_the_end_of_a_longer_run() -> None:
