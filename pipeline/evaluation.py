@@ -24,6 +24,18 @@ def improvement_pct(new: np.ndarray | float, reference: np.ndarray | float) -> n
     return 100.0 * (np.asarray(new) - reference) / np.abs(reference)
 
 
+def paired_improvement_pct(new: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Improvement in % of the seed means (`new`, `reference`: [seeds, ...], paired by seed) and its
+    standard error: that of the paired differences over |mean reference| (the reference's own noise aside).
+
+    A mean of per-seed percentages would let one seed whose reference return is near 0 swamp the rest."""
+    new, reference = np.asarray(new, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    seeds = len(new)
+    gain = new - reference
+    spread = gain.std(0, ddof=1) / np.sqrt(seeds) if seeds > 1 else np.zeros_like(gain[0])
+    return improvement_pct(new.mean(0), reference.mean(0)), 100.0 * spread / np.abs(reference.mean(0))
+
+
 def summarize(returns: np.ndarray) -> ReturnStats:
     returns = np.asarray(returns, dtype=np.float64)
     stderr = float(returns.std(ddof=1) / np.sqrt(len(returns))) if len(returns) > 1 else 0.0

@@ -19,7 +19,7 @@ import torch
 
 from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import write_json
-from pipeline.evaluation import evaluate_policies, improvement_pct, summarize
+from pipeline.evaluation import evaluate_policies, paired_improvement_pct, summarize
 from pipeline.transfer.checkpoint import build_models, load_models
 from pipeline.transfer.policy import Route, routed_policy
 from stages.common import argument_parser, load_params_or_exit, write_csv
@@ -105,15 +105,14 @@ def main(argv: list[str] | None = None) -> None:
     for e, value in enumerate(returns.reshape(-1)):
         j, i = tasks[source_of[e]], tasks[target_of[e]]
         rows.append(("fig5", params.seed + seed_of[e], j, i, names[kind_of[e]], value))
-    improvement = improvement_pct(returns[1], returns[0])  # [seed, j, i]
-    stderr = improvement.std(0, ddof=1) / np.sqrt(seeds) if seeds > 1 else np.zeros_like(improvement[0])
+    improvement, stderr = paired_improvement_pct(returns[1], returns[0])  # [j, i], over the seeds' means
     fig5 = {
         "tasks": tasks,
         "source_policy_return": returns[0].mean(0).tolist(),  # [j][i]: policy of task j on task i
         "transferred_return": returns[1].mean(0).tolist(),
-        "improvement_pct": improvement.mean(0).tolist(),
+        "improvement_pct": improvement.tolist(),
         "improvement_pct_stderr": stderr.tolist(),
-        "pairs_improved": int((improvement.mean(0) > 0).sum()),
+        "pairs_improved": int((improvement > 0).sum()),
     }
     wall = time.perf_counter() - started
     write_csv(root / "reports" / "transfer" / args.setting / "returns.csv", RETURNS_HEADER, rows)
@@ -125,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
             "seeds": seeds,
             "eval_episodes_per_seed": episodes,
             "translator_fit": f"{budget.transfer_epochs} x {budget.transfer_updates_per_epoch} updates",
+            "translator_loss": params.translator.loss.value,
             "dataset_transitions_per_task": budget.collect_steps,
             "policy_pretrain_steps": budget.transfer_pretrain_steps,
             "pair": list(spec.pair),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.evaluation import improvement_pct, summarize
+from pipeline.evaluation import improvement_pct, paired_improvement_pct, summarize
 
 
 def test_improvement_is_relative_to_the_magnitude_of_the_reference() -> None:
@@ -13,6 +13,19 @@ def test_improvement_is_relative_to_the_magnitude_of_the_reference() -> None:
     assert float(improvement_pct(-50.0, -100.0)) == pytest.approx(50.0)  # less negative is better
     assert float(improvement_pct(-150.0, -100.0)) == pytest.approx(-50.0)
     np.testing.assert_allclose(improvement_pct(np.array([2.0, 1.0]), np.array([1.0, -2.0])), [100.0, 150.0])
+
+
+def test_paired_improvement_is_that_of_the_seed_means_with_the_paired_standard_error() -> None:
+    reference = np.array([[100.0, 2.0], [120.0, -40.0], [110.0, -50.0]])  # [seeds, pairs]; seed 0 of pair 1 near 0
+    new = np.array([[130.0, -160.0], [150.0, -30.0], [120.0, -20.0]])
+    pct, stderr = paired_improvement_pct(new, reference)
+    np.testing.assert_allclose(pct, [100 * (400 / 3 - 110) / 110, 100 * (-70 + 88 / 3) / (88 / 3)])
+    gain = new - reference
+    np.testing.assert_allclose(stderr, 100 * gain.std(0, ddof=1) / np.sqrt(3) / np.abs(reference.mean(0)))
+    assert abs(pct[1]) < 200 < abs(improvement_pct(new, reference)[:, 1].mean())  # per seed: seed 0 alone -8100 %
+    one_seed = paired_improvement_pct(new[:1], reference[:1])
+    np.testing.assert_allclose(one_seed[0], improvement_pct(new[0], reference[0]))
+    assert (one_seed[1] == 0).all()
 
 
 def test_summarize_gives_mean_and_standard_error_over_seeds() -> None:

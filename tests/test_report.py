@@ -32,6 +32,7 @@ def metrics(setting: str = "halfcheetah-armature", tasks: list[Any] | None = Non
         "seeds": 3,
         "eval_episodes_per_seed": 4,
         "translator_fit": "5 x 20 updates",
+        "translator_loss": "nll",
         "dataset_transitions_per_task": 1500,
         "policy_pretrain_steps": 2500,
         "pair": [tasks[0], tasks[-1]],
@@ -114,6 +115,9 @@ def test_table1_row_states_the_budget() -> None:
     assert budget == budget_line(metrics())
     for part in ("profile `smoke`", "2500 TD3 steps", "1500 transitions", "5 x 20 updates", "3 seed(s) x 4 episodes"):
         assert part in budget
+    assert "(H's loss nll)" in budget
+    older = {k: v for k, v in metrics().items() if k != "translator_loss"}  # summaries from before the key
+    assert "loss" not in budget_line(older) and "5 x 20 updates" in budget_line(older)
 
 
 def test_a_setting_not_in_the_paper_is_marked_and_named() -> None:

@@ -17,7 +17,8 @@ from pipeline.report.tables import budget_line
 
 def fig5_heatmap(path: str | Path, metrics: Mapping[str, Any], title: str) -> None:
     """Improvement in % of the transferred over the source policy for every (source j, target i) pair,
-    annotated with mean ± s.e. over seeds; the colour scale is centred at 0 and clipped at ±100 %."""
+    that of the seeds' mean returns ± the s.e. of the paired differences over |source|; the colour scale
+    is centred at 0 and clipped at ±100 %."""
     fig5 = metrics["fig5"]
     tasks = [str(t) for t in fig5["tasks"]]
     mean, stderr = np.asarray(fig5["improvement_pct"]), np.asarray(fig5["improvement_pct_stderr"])
@@ -33,7 +34,7 @@ def fig5_heatmap(path: str | Path, metrics: Mapping[str, Any], title: str) -> No
     ax.set_xlabel("target task")
     ax.set_ylabel("source task (its good policy)")
     budget = "\n".join(textwrap.wrap(budget_line(metrics), 70))
-    ax.set_title(f"{title}: transferred over source policy (%)\n{budget}", fontsize=8)
+    ax.set_title(f"{title}: transferred over source policy (%, of the seeds' mean returns)\n{budget}", fontsize=8)
     fig.colorbar(image, ax=ax, label="improvement (%)")
     fig.tight_layout()
     with atomic_path(path) as tmp:

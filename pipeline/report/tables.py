@@ -14,9 +14,10 @@ def _pm(mean: float, stderr: float) -> str:
 
 def budget_line(metrics: Mapping[str, Any]) -> str:
     """The budget a transfer summary was computed with, in words."""
+    loss = f" (H's loss {metrics['translator_loss']})" if "translator_loss" in metrics else ""
     return (
         f"profile `{metrics['profile']}`: good policies {metrics['policy_pretrain_steps']} TD3 steps per task, "
-        f"{metrics['dataset_transitions_per_task']} transitions per task, every fit {metrics['translator_fit']}, "
+        f"{metrics['dataset_transitions_per_task']} transitions per task, every fit {metrics['translator_fit']}{loss}, "
         f"{metrics['seeds']} seed(s) x {metrics['eval_episodes_per_seed']} episodes"
     )
 
