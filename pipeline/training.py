@@ -16,17 +16,15 @@ from pipeline.data.replay import ReplayBuffer
 from pipeline.evaluation import evaluate_policies
 from pipeline.guards import NonFiniteError
 from pipeline.resume import LoopState, load_resume_state, save_resume_state
+from pipeline.seeding import stream_seed
 
-__all__ = ["EVAL_SEED_OFFSET", "EvalPoint", "NonFiniteError", "train_td3"]
+__all__ = ["EvalPoint", "NonFiniteError", "train_td3"]
 
 
 class EvalPoint(NamedTuple):
     env_steps: int
     mean_return: float
     stderr: float
-
-
-EVAL_SEED_OFFSET = 10_000  # evaluation episodes never reuse a training reset seed
 
 
 def train_td3(
@@ -47,8 +45,9 @@ def train_td3(
 ) -> list[list[EvalPoint]]:
     """Train the K seeds of `agent` for `steps` env steps each; return one eval curve per seed.
 
-    Seed k runs on `envs[k]` with seed `seed + k` (reset, random actions, exploration noise,
-    evaluation episodes), so seed k of a K-seed run is the 1-seed run with seed `seed + k`.
+    Seed k runs on `envs[k]` with seed `seed + k` (its resets; its random actions, exploration
+    noise and evaluation resets from streams named after it), so seed k of a K-seed run is the
+    1-seed run with seed `seed + k`.
     The first `start_steps` actions are uniform random; after that each seed acts with
     Gaussian noise (`expl_noise` x max action) and every env step is one update of every
     seed. Evaluation at step 0, every `eval_every` steps and at the end; `on_eval` receives
@@ -68,14 +67,16 @@ def train_td3(
     buffer = ReplayBuffer(
         agent.obs_dim, agent.action_dim, capacity=max(steps, 1), seed=seed, n_seeds=k, device=str(agent.device)
     )
-    rngs = [np.random.default_rng(s) for s in seeds]
+    # named streams: seeding noise and random actions with `s` itself would replay the env's reset noise
+    rngs = [np.random.default_rng(stream_seed(s, "exploration")) for s in seeds]
     for env, s in zip(envs, seeds, strict=True):
-        env.action_space.seed(s)
+        env.action_space.seed(stream_seed(s, "random_actions"))
+    eval_seeds = [stream_seed(s, "evaluation") for s in seeds]  # seed + k + episode would overlap member k + 1
     noise_std = agent.config.expl_noise * (high - low) / 2
     curves: list[list[EvalPoint]] = [[] for _ in range(k)]
 
     def evaluate(step: int) -> None:
-        stats = evaluate_policies(agent.select_action, eval_envs, eval_episodes, [s + EVAL_SEED_OFFSET for s in seeds])
+        stats = evaluate_policies(agent.select_action, eval_envs, eval_episodes, eval_seeds)
         for curve, st in zip(curves, stats, strict=True):
             curve.append(EvalPoint(step, st.mean, st.stderr))
         if on_eval is not None:

@@ -85,6 +85,23 @@ def test_graph_agent_continues_after_loading_a_checkpoint() -> None:
 
 
 @cuda
+def test_a_cuda_agent_round_trips_through_a_checkpoint_file(tmp_path) -> None:
+    """load maps the checkpoint onto the agent's device; the generators' states must still reach them on the CPU."""
+    agent, loaded = make_agent(n_seeds=2), make_agent(n_seeds=2)
+    for batch in batches(2, 0, 3):
+        agent.train(batch)
+    agent.save(tmp_path / "td3.pt")
+    loaded.load(tmp_path / "td3.pt")
+    for mine, theirs in zip(parameters(loaded), parameters(agent), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
+    batch = batches(2, 0, 1, seed=5)[0]
+    agent.train(batch)
+    loaded.train(batch)  # same target-noise draws from the restored generators
+    for mine, theirs in zip(parameters(loaded), parameters(agent), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
+
+
+@cuda
 def test_graph_rejects_a_batch_of_another_shape() -> None:
     agent = make_agent(graph=True)
     agent.train(batches(1, 0, 1)[0])

@@ -124,6 +124,11 @@ def test_stack_seeds_rejects_mismatched_agents() -> None:
     train_steps(agent, filled_buffer(0), 1)
     with pytest.raises(ValueError, match="update count"):
         stack_seeds([agent, make_agent(1)])
+    other = make_agent(1)
+    train_steps(other, filled_buffer(1), 1)
+    other.critic_optimizer.step()  # an extra optimizer step (e.g. a self-imitation update) at the same update count
+    with pytest.raises(ValueError, match="critic_optimizer took different numbers of steps"):
+        stack_seeds([agent, other])
 
 
 def test_batched_seeds_get_their_own_gradients() -> None:

@@ -256,7 +256,7 @@ class TD3:
         for name in ("actor_optimizer", "critic_optimizer"):  # copied: torch's would keep (and step) the given tensors
             getattr(self, name).load_state_dict(copy.deepcopy(state[name]))
         for g, s in zip(self.generators, state["generators"], strict=True):
-            g.set_state(s)
+            g.set_state(s.cpu())  # a CUDA generator too takes its state as a CPU tensor; load's map_location moved it
         self.total_it = int(state["total_it"])
         if self._graphs is not None:
             self._graphs.reset()  # the optimizers' state tensors are new
@@ -307,8 +307,10 @@ def stack_seeds(agents: Sequence[TD3]) -> TD3:
     for opt in ("actor_optimizer", "critic_optimizer"):
         per_agent = [s[opt]["state"] for s in states]  # parameter index -> step, exp_avg, exp_avg_sq
 
-        def stacked_moments(index: int, per_agent: list = per_agent) -> dict[str, torch.Tensor]:
+        def stacked_moments(index: int, per_agent: list = per_agent, opt: str = opt) -> dict[str, torch.Tensor]:
             keys = per_agent[0][index]
+            if any(not torch.equal(p[index]["step"], keys["step"]) for p in per_agent):  # Adam's bias correction
+                raise ValueError(f"stack_seeds: the agents' {opt} took different numbers of steps")
             return {k: keys[k] if k == "step" else torch.cat([p[index][k] for p in per_agent]) for k in keys}
 
         state[opt]["state"] = {index: stacked_moments(index) for index in per_agent[0]}

@@ -9,6 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pipeline.data.dataset import Transitions
+from pipeline.seeding import stream_seed
 
 BatchPolicy = Callable[[np.ndarray], np.ndarray]  # obs [T, obs_dim] -> actions [T, action_dim], row k for task k
 
@@ -26,7 +27,7 @@ def collect_transitions(
 
     The noise has std `action_noise` x half the action range and actions are clipped to the
     bounds: a good policy with noise is the "mediocre, noisy" data policy of paper Sec. 5.1.
-    Env k is reset with seed `seed + k` first, its noise drawn from its own generator, so the
+    Env k is reset with seed `seed + k` first, its noise drawn from a stream named after that seed, so the
     dataset depends on nothing but the policy and the seed. The last episode of each task is
     cut at `steps_per_task` and marked truncated. Rows: task 0's episodes, then task 1's, ...;
     rewards are dense (`info["dense_reward"]` when the env delays them).
@@ -36,7 +37,7 @@ def collect_transitions(
     k = len(envs)
     low, high = envs[0].action_space.low, envs[0].action_space.high
     noise_std = action_noise * (high - low) / 2
-    rngs = [np.random.default_rng(seed + i) for i in range(k)]
+    rngs = [np.random.default_rng(stream_seed(seed + i, "collect_noise")) for i in range(k)]  # not env i's resets
     obs_dim, action_dim = envs[0].observation_space.shape[0], low.shape[0]
     observation = np.empty((k, steps_per_task, obs_dim), np.float32)
     next_observation = np.empty_like(observation)
