@@ -54,7 +54,8 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     """Yield an empty temp folder beside `path`; on clean exit its files are fsynced and it replaces `path`.
 
     The old folder is moved aside, the new one renamed onto `path`, the old one deleted: a kill leaves
-    the old complete folder, or the new one, or (between the two renames) none, never a partial one."""
+    the old complete folder, or the new one, or (between the two renames) none, never a partial one;
+    `recover_folder` then puts the old one back."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
@@ -77,6 +78,20 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def recover_folder(path: str | Path) -> bool:
+    """Put back the complete folder that `atomic_folder` had moved aside when a kill came between its two
+    renames (`path` missing, `.<name>.<hex>.old` beside it); True if it did. Call before reading `path`."""
+    path = Path(path)
+    if path.exists() or not path.parent.is_dir():
+        return False
+    aside = sorted(path.parent.glob(f".{path.name}.*.old"), key=lambda p: p.stat().st_mtime)
+    if not aside:
+        return False
+    os.rename(aside[-1], path)
+    _fsync(path.parent)
+    return True
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

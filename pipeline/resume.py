@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from pipeline.agents.td3 import TD3
-from pipeline.atomic import atomic_folder
+from pipeline.atomic import atomic_folder, recover_folder
 from pipeline.data.replay import ReplayBuffer
 from pipeline.envs.state import get_env_states, set_env_states
 
@@ -71,6 +71,7 @@ def load_resume_state(
     """Restore a state saved by `save_resume_state` into freshly built objects and return the loop's part;
     None when there is no complete state or it belongs to another configuration (then nothing is changed)."""
     folder = Path(folder)
+    recover_folder(folder)
     if not (folder / "loop.json").is_file():
         return None
     meta: dict[str, Any] = json.loads((folder / "loop.json").read_text())

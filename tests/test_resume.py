@@ -59,7 +59,10 @@ def weights(agent: TD3) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in agent.named_parameters()}
 
 
-def test_interrupted_run_resumes_bitwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("killed_between_renames", [False, True])
+def test_interrupted_run_resumes_bitwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_between_renames: bool
+) -> None:
     agent, envs, eval_envs = make_run()
     expected_curves = train(agent, envs, eval_envs, None)
     expected = weights(agent)
@@ -78,9 +81,14 @@ def test_interrupted_run_resumes_bitwise(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(KeyboardInterrupt):
         train(agent, envs, eval_envs, resume)
     assert (resume / "loop.json").is_file()
+    if killed_between_renames:  # atomic_folder had moved the last state aside, the new one not yet in place
+        resume.rename(tmp_path / ".resume.0badc0de.old")
 
     agent, envs, eval_envs = make_run()  # a fresh process: nothing but the resume folder survives
+    real_train, updates = agent.train, []
+    monkeypatch.setattr(agent, "train", lambda batch: (updates.append(1), real_train(batch)))
     curves = train(agent, envs, eval_envs, resume)
+    assert len(updates) == 300 - 210  # continued from the state of env step 210, not started over
     assert curves == expected_curves
     resumed = weights(agent)
     assert all(torch.equal(resumed[name], expected[name]) for name in expected)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.atomic import atomic_folder
+from pipeline.atomic import atomic_folder, recover_folder
 from pipeline.envs.state import get_env_states, set_env_states
 from pipeline.meta.mcat import MetaTrainer
 
@@ -81,6 +81,7 @@ def load_meta_state(folder: Path, trainer: MetaTrainer, *, fingerprint: str) -> 
     """Restore a state saved by `save_meta_state` into a freshly built trainer and return its `extra`;
     None (nothing changed) when there is no complete state or it is of another configuration."""
     folder = Path(folder)
+    recover_folder(folder)
     if not (folder / "loop.json").is_file():
         return None
     meta = json.loads((folder / "loop.json").read_text())
