@@ -152,12 +152,17 @@ def _task_errors(tasks: dict[str, TaskSet]) -> list[str]:
             tasks = getattr(task_set, split)
             if not tasks:
                 errors.append(f"tasks.{setting}.{split}: needs at least one task")
-            elif len(set(tasks)) != len(tasks):
+            elif _repeats(tasks):
                 errors.append(f"tasks.{setting}.{split}: {tasks} repeats a task")
         overlap = [t for t in task_set.test if t in task_set.train]
         if overlap:
             errors.append(f"tasks.{setting}.test: {overlap} also in train; test tasks must be held out")
     return errors
+
+
+def _repeats(tasks: list) -> bool:
+    """A task listed twice; by ==, so that a malformed (unhashable) task is reported, not a TypeError."""
+    return any(task in tasks[:i] for i, task in enumerate(tasks))
 
 
 def _transfer_errors(transfer: dict[str, TransferSet]) -> list[str]:
@@ -171,9 +176,9 @@ def _transfer_errors(transfer: dict[str, TransferSet]) -> list[str]:
                 check_task(setting, task)
             except ValueError as err:
                 errors.append(f"transfer.{setting}.tasks[{i}]: {err}")
-        if len(spec.tasks) < 2 or len(set(spec.tasks)) != len(spec.tasks):
+        if len(spec.tasks) < 2 or _repeats(spec.tasks):
             errors.append(f"transfer.{setting}.tasks: needs at least two distinct tasks, got {spec.tasks}")
-        if len(spec.pair) != 2 or spec.pair[0] == spec.pair[1] or not set(spec.pair) <= set(spec.tasks):
+        if len(spec.pair) != 2 or spec.pair[0] == spec.pair[1] or not all(t in spec.tasks for t in spec.pair):
             expected = "[source, target], two different tasks of 'tasks'"
             errors.append(f"transfer.{setting}.pair: needs {expected}; got {spec.pair}")
     return errors

@@ -90,6 +90,8 @@ _DELETE = object()
         # values valid alone that would fail together deep inside a stage, or quietly change the experiment
         ("tasks.halfcheetah-armature.train", [0.1, 0.1], ["tasks.halfcheetah-armature.train", "repeats"]),
         ("tasks.halfcheetah-armature.test", [], ["tasks.halfcheetah-armature.test", "at least one"]),
+        ("tasks.halfcheetah-armature.train", [[0.1], 0.2], ["tasks.halfcheetah-armature.train[0]"]),  # unhashable
+        ("transfer.ant-cripple.tasks", [[0], [1]], ["transfer.ant-cripple.tasks[0]"]),
         ("tasks.halfcheetah-armature.train", [0.1], ["tasks.halfcheetah-armature.train", "contrastive_weight"]),
         ("translator.lr", [], ["translator.lr", "at least one phase"]),
         ("translator.lr", [3e-4, -1e-5], ["translator.lr[1] = -1e-05", "> 0"]),
