@@ -24,6 +24,7 @@ import inspect
 import json
 import os
 import platform
+import random
 import resource
 import statistics
 import subprocess
@@ -95,6 +96,7 @@ COMPILED = "fp32+compile"  # measured beside eager fp32 at every seed count and 
 GRAPH_WARMUP_STEPS = WARMUP_UPDATES + 1  # untimed TD3 steps before a GPU contender's rounds: past warm-up and capture
 GRAPH_CHECK_STEPS = 10  # TD3 steps of the eager-vs-graph weight comparison on the GPU
 MATMUL_N = 256  # the floor's reference matmul: [n, n] @ [n, n], fp32
+ROUND_ORDER_SEED = 2026  # round r runs its contenders in the order random.Random(this + r) shuffles them
 SB3_VERSION = "2.9.2"  # the `bench` extra's pin
 SB3_MISSING = f"stable-baselines3 not installed: pip install -e '.[bench]' (stable-baselines3=={SB3_VERSION})"
 
@@ -172,12 +174,14 @@ def per_second(run: Callable[[], float]) -> float:
 
 
 def interleaved(runs: Mapping[Key, Callable[[], float]], repeats: int) -> dict[Key, list[float]]:
-    """Call every run once per round, in an order rotated each round; `repeats` rounds."""
+    """Call every run once per round, in an order shuffled each round (seeded); `repeats` rounds.
+
+    Shuffled rather than rotated: a rotation keeps every run's predecessor, so whatever one run
+    leaves behind (a 2-thread run's spinning OpenMP workers, a warm cache) would always land on the same next one."""
     names = list(runs)
     samples: dict[Key, list[float]] = {name: [] for name in names}
     for r in range(repeats):
-        for i in range(len(names)):
-            name = names[(r + i) % len(names)]
+        for name in random.Random(ROUND_ORDER_SEED + r).sample(names, len(names)):
             samples[name].append(runs[name]())
     return samples
 
@@ -601,6 +605,13 @@ def allocator(budget: Budget) -> dict[str, Any]:
     return out
 
 
+def td3_round_samples(budget: Budget) -> dict[str, list[float]]:
+    """Every TD3 contender's rate in each round, in round order (updates/s of the whole model; the
+    matmul's FLOP/s): the paired ratios of the sections above recomputed from the JSON. JSON only."""
+    rounds = td3_rounds(budget)
+    return {f"{c.variant}_k{c.seeds}_threads_{c.threads}": samples for c, samples in rounds.samples.items()}
+
+
 def peak_rss_mb(budget: Budget) -> float:
     """Peak resident memory (MiB) of this benchmark process, over all sections before this one."""
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
@@ -953,11 +964,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         section_start = time.perf_counter()
         results[name] = measure(budget)
         log(f"{name}: {time.perf_counter() - section_start:.1f} s")
+    samples = td3_round_samples(budget)
     td3_rounds.cache_clear()  # frees the models
     results["machine"]["keeps_freed_memory"] = kept
     results["bench_wall_s"] = time.perf_counter() - start
     markdown = render_markdown(results)
-    write_json(args.out / "benchmarks.json", results)
+    write_json(args.out / "benchmarks.json", {**results, "td3_round_samples": samples})
     write_text(args.out / "benchmarks.md", markdown)
     print(markdown)
     log(f"done in {results['bench_wall_s']:.1f} s; wrote {args.out}/benchmarks.json and benchmarks.md")

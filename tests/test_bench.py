@@ -34,6 +34,34 @@ def test_quick_bench_writes_reports(quick_run: tuple[dict[str, Any], str]) -> No
         assert rates["raw_gymnasium_steps_per_s"] > 0 and rates["make_env_steps_per_s"] > 0
 
 
+def test_the_json_keeps_every_rounds_rates_and_they_give_the_sections_numbers(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    results, markdown = quick_run
+    samples = results["td3_round_samples"]
+    assert "td3_round_samples" not in markdown
+    assert {len(rates) for rates in samples.values()} == {results["td3_vs_sb3"]["rounds"]}
+    for threads in bench.TD3_THREADS:
+        row, ours = results["td3_vs_sb3"][f"threads_{threads}"], samples[f"fp32_k1_threads_{threads}"]
+        assert row["ours_updates_per_s"] == pytest.approx(np.median(ours))
+        if "ratio" in row:
+            sb3 = samples[f"sb3_k1_threads_{threads}"]
+            assert row["ratio"] == pytest.approx(np.median(np.array(ours) / np.array(sb3)))
+
+
+def test_rounds_shuffle_their_order_reproducibly() -> None:
+    order: list[int] = []
+    runs = {name: (lambda name=name: order.append(name) or 1.0) for name in range(6)}
+    bench.interleaved(runs, 10)
+    rounds = [tuple(order[6 * r : 6 * r + 6]) for r in range(10)]
+    assert all(sorted(r) == list(range(6)) for r in rounds)  # every run once per round
+    predecessors = {r[r.index(0) - 1] for r in rounds if r.index(0) > 0}
+    assert len(predecessors) > 2  # not always behind the same run, as a rotation would leave it
+    order.clear()
+    bench.interleaved(runs, 10)
+    assert [tuple(order[6 * r : 6 * r + 6]) for r in range(10)] == rounds  # seeded
+
+
 def test_quick_bench_measures_our_td3(quick_run: tuple[dict[str, Any], str]) -> None:
     results, _ = quick_run
     floor = results["arithmetic_floor"]
