@@ -37,7 +37,7 @@ class ForwardModelConfig:
     future_steps: int = bounded(10, ge=1)  # M: one-step predictions t..t+M-1 from the same z
     lr: float = bounded(3e-4, gt=0, lt=1)  # Adam learning rate of F
     weight_decay: float = bounded(5e-5, ge=0)  # the L2 term, as Adam weight decay on F
-    batch_size: int = bounded(256, ge=1)  # segments per task per update
+    batch_size: int = bounded(256, ge=1)  # transitions per task per update: batch_size // future_steps windows
     max_logvar: float = 0.5  # initial upper log-variance bound (learned)
     min_logvar: float = -10.0  # initial lower log-variance bound (learned)
     logvar_bound_weight: float = bounded(0.01, ge=0)  # penalty on (max_logvar - min_logvar), summed over dims
