@@ -75,6 +75,14 @@ def test_dvc_repro_smoke(tmp_path: Path, smoke_params: Path) -> None:
     status = dvc(["status"], work)
     assert "up to date" in status.stdout, status.stdout
 
+    # every file a stage wrote is an output DVC knows (else a run-cache restore or checkout leaves it stale)
+    lock = OmegaConf.to_container(OmegaConf.load(work / "dvc.lock"))
+    declared = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
+    files = [p for top in ("data", "reports") for p in (work / top).rglob("*") if p.is_file()]
+    written = [p.relative_to(work).as_posix() for p in files]
+    undeclared = [f for f in written if not any(f == d or f.startswith(f"{d}/") for d in declared)]
+    assert not undeclared, f"written but not declared in dvc.yaml: {undeclared}"
+
 
 STAGES = OmegaConf.to_container(OmegaConf.load(ROOT / "dvc.yaml").stages)
 

@@ -107,6 +107,7 @@ def test_table1_says_when_the_papers_reward_is_not_ours() -> None:
     assert TABLE1["ant-cripple"].reward_note in with_ant
     assert "Ant-v5" in TABLE1["ant-cripple"].reward_note
     assert "Ant-v5" not in table1_markdown({"halfcheetah-armature": metrics()})
+    assert "Meta-World rows (Cylinder-Mug, Cylinder-Cube) are not run" in with_ant
 
 
 def test_table1_row_states_the_budget() -> None:
