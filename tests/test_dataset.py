@@ -240,6 +240,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "info wrong type": (_edit_info(num_episodes="6"), "info.json", "'num_episodes'"),
     "info not json": (lambda r: (r / INFO_FILE).write_text("{"), "info.json", "JSON"),
     "info task not finite": (_edit_info(tasks={"0": float("nan"), "1": 0.06}), "info.json", "'tasks'"),
+    "info task out of range": (_edit_info(tasks={"0": 10**400, "1": 0.06}), "info.json", "'tasks'"),
     "info task index not a number": (_edit_info(tasks={"\u00b2": 0.05, "1": 0.06}), "info.json", "'tasks'"),
     "info action bounds crossed": (
         _edit_info(action_low=[1.0, 1.0, 1.0], action_high=[-1.0, -1.0, -1.0]),

@@ -131,6 +131,14 @@ def _is_json(value: Any, kind: str) -> bool:
     return isinstance(value, types) and not isinstance(value, bool)
 
 
+def _finite(number: float) -> bool:
+    """A finite float; JSON integers too large for a float (10**400) are not."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def _task_value(value: Any) -> float | int | None:
     return value if value is None else int(value) if isinstance(value, numbers.Integral) else float(value)
 
@@ -182,7 +190,7 @@ class DatasetInfo:
             found = obj["schema_version"]
             raise DatasetError(f"{source}: field 'schema_version': expected {SCHEMA_VERSION}, found {found}")
         for key, value in obj["tasks"].items():
-            finite = value is None or (_is_json(value, "number") and math.isfinite(value))
+            finite = value is None or (_is_json(value, "number") and _finite(value))
             if not (key.isascii() and key.isdigit()) or not finite:
                 expected = "task_index -> finite number or null"
                 raise DatasetError(f"{source}: field 'tasks': expected {expected}, found {key!r}: {value!r}")
