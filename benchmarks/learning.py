@@ -38,7 +38,7 @@ from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import atomic_path, write_json, write_text
 from pipeline.envs import make_env
 from pipeline.evaluation import evaluate_policy, summarize
-from pipeline.training import EVAL_SEED_OFFSET, train_td3
+from pipeline.training import evaluation_seed, train_td3
 
 SETTING, TASK = "halfcheetah-armature", 0.1
 Curves = list[list[float]]  # [seed][evaluation] mean returns
@@ -84,7 +84,7 @@ def train_sb3(config: TD3Config, args: argparse.Namespace) -> Curves:
 
         def evaluate(model=model, eval_env=eval_env, seed: int = seed, curve: list[float] = curve) -> None:
             policy = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
-            curve.append(evaluate_policy(policy, eval_env, args.eval_episodes, seed + EVAL_SEED_OFFSET).mean)
+            curve.append(evaluate_policy(policy, eval_env, args.eval_episodes, evaluation_seed(seed)).mean)
 
         class EvalEvery(BaseCallback):
             def _on_step(self) -> bool:

@@ -18,13 +18,19 @@ from pipeline.guards import NonFiniteError
 from pipeline.resume import LoopState, load_resume_state, save_resume_state
 from pipeline.seeding import stream_seed
 
-__all__ = ["EvalPoint", "NonFiniteError", "train_td3"]
+__all__ = ["EvalPoint", "NonFiniteError", "evaluation_seed", "train_td3"]
 
 
 class EvalPoint(NamedTuple):
     env_steps: int
     mean_return: float
     stderr: float
+
+
+def evaluation_seed(seed: int) -> int:
+    """The first evaluation reset seed of run seed `seed` (episode e resets with this + e): a named stream,
+    so no evaluation reuses a training reset and seed k's episodes do not overlap seed k + 1's."""
+    return stream_seed(seed, "evaluation")
 
 
 def train_td3(
@@ -71,7 +77,7 @@ def train_td3(
     rngs = [np.random.default_rng(stream_seed(s, "exploration")) for s in seeds]
     for env, s in zip(envs, seeds, strict=True):
         env.action_space.seed(stream_seed(s, "random_actions"))
-    eval_seeds = [stream_seed(s, "evaluation") for s in seeds]  # seed + k + episode would overlap member k + 1
+    eval_seeds = [evaluation_seed(s) for s in seeds]
     noise_std = agent.config.expl_noise * (high - low) / 2
     curves: list[list[EvalPoint]] = [[] for _ in range(k)]
 
