@@ -82,16 +82,20 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
 
 def recover_folder(path: str | Path) -> bool:
     """Put back the complete folder that `atomic_folder` had moved aside when a kill came between its two
-    renames (`path` missing, `.<name>.<hex>.old` beside it); True if it did. Call before reading `path`."""
+    renames (`path` missing, `.<name>.<hex>.old` beside it); True if it did. Folders a kill left beside a
+    present `path` (moved aside after the second rename, or half-written temp folders) are deleted.
+    Call before reading `path`, while nothing writes it."""
     path = Path(path)
-    if path.exists() or not path.parent.is_dir():
+    if not path.parent.is_dir():
         return False
     aside = sorted(path.parent.glob(f".{path.name}.*.old"), key=lambda p: p.stat().st_mtime)
-    if not aside:
-        return False
-    os.rename(aside[-1], path)
-    _fsync(path.parent)
-    return True
+    recovered = not path.exists() and bool(aside)
+    if recovered:
+        os.rename(aside.pop(), path)
+        _fsync(path.parent)
+    for leftover in [*aside, *path.parent.glob(f".{path.name}.*.tmp")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+    return recovered
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

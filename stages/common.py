@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from pipeline.atomic import write_text
+from pipeline.atomic import recover_folder, write_text
 from pipeline.config import Params, ParamsError, load_params
 from pipeline.meta.config import MetaTrainRuns
 
@@ -84,6 +84,7 @@ def run_fingerprint(params: Params, *parts: str) -> str:
 
 def note_if_resume_ignored(folder: Path, fingerprint: str) -> None:
     """Say so when the resume state in `folder` (a loop.json beside the rest) will not be continued."""
+    recover_folder(folder)  # a state a kill left moved aside counts
     meta = folder / "loop.json"
     if meta.is_file() and json.loads(meta.read_text()).get("fingerprint") != fingerprint:
         print(f"note: {folder} holds the resume state of another configuration or code version; starting afresh",

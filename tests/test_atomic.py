@@ -38,9 +38,14 @@ def test_the_folder_moved_aside_by_a_kill_between_the_renames_is_put_back(tmp_pa
         (tmp_path / name).mkdir()
         write_text(tmp_path / name / "a.txt", text)
         os.utime(tmp_path / name, (1_000_000 + age, 1_000_000 + age))
+    (tmp_path / ".state.0000000c.tmp").mkdir()  # a write killed half-way
+    (tmp_path / ".other.0000000d.old").mkdir()  # another folder's: not touched
     assert recover_folder(target)
     assert (target / "a.txt").read_text() == "last"  # the newest folder moved aside
-    assert not recover_folder(target)  # `state` exists: left alone
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.0000000d.old", "state"]  # leftovers gone
+    (tmp_path / ".state.0000000e.old").mkdir()  # a kill after the second rename, before the clean-up
+    assert not recover_folder(target)  # `state` exists: kept as it is
+    assert (target / "a.txt").read_text() == "last" and not (tmp_path / ".state.0000000e.old").exists()
 
 
 def test_an_interrupted_file_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
