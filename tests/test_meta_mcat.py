@@ -12,8 +12,9 @@ from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
 from pipeline.envs import SETTINGS, make_env
 from pipeline.guards import NonFiniteError
+from pipeline.meta import mcat
 from pipeline.meta.config import MetaConfig
-from pipeline.meta.mcat import METHODS, MetaTrainer, build_seed_models, evaluate_contextual
+from pipeline.meta.mcat import METHODS, MetaTrainer, build_seed_models, encode, evaluate_contextual
 from pipeline.meta.resume import load_meta_state, save_meta_state
 from pipeline.meta.streams import Streams
 from pipeline.models.config import ContextConfig, ForwardModelConfig, TranslatorConfig
@@ -80,7 +81,29 @@ def test_transfer_happens_once_a_task_does_clearly_better() -> None:
     run._end_episode(0, 0, received=-100.0)
     assert run.sources[0, 0] == 1
     actions, _ = run._policy_actions()  # acting through H on task 0, the learned policy on task 1
-    assert np.isfinite(actions).all()
+    obs = torch.as_tensor(run.streams.obs)  # [1 seed, 2 tasks, obs]
+    with torch.no_grad():
+        learned = run.agent.act(obs, encode(run.models, run.streams.segment))[0]
+        z_src, z_tgt = run.features[0][1], run.features[0][0]  # source task 1's feature, target task 0's
+        source_action = run.agent.act(obs, z_src.expand(1, 2, -1))[0, 0]  # π(s, z(source)) at task 0's state
+        translated = run.models[0].translator(obs[0, :1], source_action[None], z_src[None], z_tgt[None])[0]
+    np.testing.assert_allclose(actions[0, 0], translated.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(actions[0, 1], learned[1].numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(actions[0, 0], learned[0].numpy(), atol=1e-3)  # H's action, not the learned one
+
+
+@pytest.mark.parametrize("method", ["mcat", "mcat_no_sil"])
+def test_self_imitation_updates_run_from_the_time_limit_on(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    run = trainer("halfcheetah-armature", method)  # 15-step episodes
+    run.sil.updates_per_step = 1.0
+    steps_at_update = []
+    real = mcat.sil_losses
+    monkeypatch.setattr(mcat, "sil_losses", lambda *a, **kw: (steps_at_update.append(run.step), real(*a, **kw))[1])
+    run.run(30, start_steps=5, eval_every=1000, evaluate=lambda step: None, progress=False)
+    if METHODS[method].sil:  # one per TD3 update (2 tasks: 2 per loop step) from loop step 15 on
+        assert steps_at_update == [step for step in range(15, 31) for _ in range(2)]
+    else:
+        assert steps_at_update == [] and run.sil_buffer is None
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.125, 0.3, 1.0, 2.0])

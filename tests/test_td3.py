@@ -202,22 +202,25 @@ def test_context_agent_requires_context() -> None:
 
 @pytest.mark.parametrize(
     ("option", "tolerance"),
-    [({"precision": Precision.bf16}, 5e-2), ({"compile": True}, 1e-5)],
+    [({"precision": Precision.bf16}, 0.2), ({"compile": True}, 1e-4)],
     ids=["bf16", "compile"],
 )
 def test_speed_options_compute_the_same_update(option: dict, tolerance: float) -> None:
-    """bf16 autocast and torch.compile change how the update is computed, not what it computes."""
+    """bf16 autocast and torch.compile change how the update is computed, not what it computes: the
+    weights' change over 4 updates (~1e-3 at lr 3e-4, so compared as a change, not as weights) agrees
+    to `tolerance` of its norm (bf16 measured 0.07; an update that does nothing is 1)."""
 
-    def trained(config: TD3Config) -> list[torch.Tensor]:
+    def change(config: TD3Config) -> torch.Tensor:
         agent = TD3(OBS, ACT, -np.ones(ACT), 2 * np.ones(ACT), config, seed=0, n_seeds=2)
+        before = parameters(agent)
         train_steps(agent, filled_buffer(n_seeds=2), 4)
-        return parameters(agent)
+        return torch.cat([(after - b).flatten() for after, b in zip(parameters(agent), before, strict=True)])
 
-    reference, fast = trained(CONFIG), trained(dataclasses.replace(CONFIG, **option))
-    for a, b in zip(reference, fast, strict=True):
-        torch.testing.assert_close(b, a, rtol=tolerance, atol=tolerance)
+    reference, fast = change(CONFIG), change(dataclasses.replace(CONFIG, **option))
+    assert reference.norm() > 0
+    assert float((fast - reference).norm() / reference.norm()) < tolerance
     if "precision" in option:  # autocast really engaged: not bitwise fp32
-        assert not all_equal(reference, fast)
+        assert not torch.equal(reference, fast)
 
 
 @pytest.mark.parametrize(("context_dim", "n_seeds", "batch_size"), [(0, 1, 16), (CTX, 2, 16), (0, 3, 12)])

@@ -20,6 +20,11 @@ def test_learned_policy_without_any_history_or_better_source() -> None:
     # 140 < 100 + 0.5 * 100: not clearly better
     assert choose_policy(history({0: [100.0], 1: [140.0], 2: [90.0], 3: [149.0]}), target=0, step=0) is LEARNED
     assert choose_policy(history({0: [100.0]}), target=0, step=0) is LEARNED  # no other task has returns
+    # exactly at the margin is not clearly better; just past it is (and for a negative own return too)
+    assert choose_policy(history({0: [100.0], 1: [150.0]}), target=0, step=0) is LEARNED
+    assert choose_policy(history({0: [100.0], 1: [150.5]}), target=0, step=0) == 1
+    assert choose_policy(history({0: [-100.0], 1: [-50.0]}), target=0, step=0) is LEARNED
+    assert choose_policy(history({0: [-100.0], 1: [-49.5]}), target=0, step=0) == 1
 
 
 def test_untried_sources_best_first_then_self_transfer_then_the_best_that_beats_learned() -> None:

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -68,6 +69,28 @@ def test_evaluation_writes_table1_and_fig5_results(smoke_branch: tuple[Path, Pat
     rows = (root / "reports/transfer" / SETTING / "returns.csv").read_text().splitlines()
     assert rows[0] == "experiment,seed,source_task,target_task,policy,mean_return"
     assert len(rows) - 1 == 3 * 1 + 2 * 1 * n * n  # smoke: 1 seed; Table 1 three policies, Fig. 5 two per pair
+
+    # the summary's numbers are those of the rows, each in its place
+    returns: dict[tuple, list[float]] = {}
+    for experiment, _, source, target, policy, value in (row.split(",") for row in rows[1:]):
+        returns.setdefault((experiment, float(source), float(target), policy), []).append(float(value))
+    table1 = metrics["table1"]
+    for name in ("source_policy", "ours", "zhang_et_al"):
+        assert table1[name]["per_seed"] == returns[("table1", 0.1, 0.5, name)]
+    assert table1["ours"]["per_seed"] != table1["zhang_et_al"]["per_seed"]  # two translators, two rollouts
+    source_mean, ours_mean = table1["source_policy"]["mean"], table1["ours"]["mean"]
+    assert table1["ours_over_source"] == (pytest.approx(ours_mean / source_mean) if source_mean > 0 else None)
+    fig5, tasks = metrics["fig5"], metrics["fig5"]["tasks"]
+    for j, source in enumerate(tasks):
+        for i, target in enumerate(tasks):
+            mean_source = np.mean(returns[("fig5", source, target, "source_policy")])
+            mean_transferred = np.mean(returns[("fig5", source, target, "ours_multi_task")])
+            assert fig5["source_policy_return"][j][i] == pytest.approx(mean_source)
+            expected = 100 * (mean_transferred - mean_source) / abs(mean_source)
+            assert fig5["improvement_pct"][j][i] == pytest.approx(expected)
+    # Table 1's source policy on the target is Fig. 5's cell (source, target): same policy, task and resets
+    cell = fig5["source_policy_return"][tasks.index(0.1)][tasks.index(0.5)]
+    assert table1["source_policy"]["mean"] == pytest.approx(cell, rel=1e-6)
 
 
 def test_bad_transfer_params_stop_before_any_output(
