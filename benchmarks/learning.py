@@ -37,7 +37,7 @@ from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import atomic_path, write_json, write_text
 from pipeline.envs import make_env
-from pipeline.evaluation import evaluate_policy, summarize
+from pipeline.evaluation import evaluate_policy, standard_error, summarize
 from pipeline.training import evaluation_seed, train_td3
 
 SETTING, TASK = "halfcheetah-armature", 0.1
@@ -125,7 +125,7 @@ def plot(path: Path, steps: Sequence[int], runs: dict[str, Curves], title: str) 
     for name, curves in runs.items():
         values = np.asarray(curves)
         mean = values.mean(0)
-        se = values.std(0, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.zeros_like(mean)
+        se = standard_error(values)
         ax.plot(steps, mean, label=name)
         ax.fill_between(steps, mean - se, mean + se, alpha=0.25)
     ax.set_xlabel("env steps")

@@ -24,22 +24,27 @@ def improvement_pct(new: np.ndarray | float, reference: np.ndarray | float) -> n
     return 100.0 * (np.asarray(new) - reference) / np.abs(reference)
 
 
+def standard_error(values: np.ndarray) -> np.ndarray:
+    """Standard error of the mean over axis 0 (ddof 1): over seeds or episodes; 0 where there is one value."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return np.zeros(values.shape[1:])
+    return values.std(0, ddof=1) / np.sqrt(len(values))
+
+
 def paired_improvement_pct(new: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Improvement in % of the seed means (`new`, `reference`: [seeds, ...], paired by seed) and its
     standard error: that of the paired differences over |mean reference| (the reference's own noise aside).
 
     A mean of per-seed percentages would let one seed whose reference return is near 0 swamp the rest."""
     new, reference = np.asarray(new, dtype=np.float64), np.asarray(reference, dtype=np.float64)
-    seeds = len(new)
-    gain = new - reference
-    spread = gain.std(0, ddof=1) / np.sqrt(seeds) if seeds > 1 else np.zeros_like(gain[0])
+    spread = standard_error(new - reference)
     return improvement_pct(new.mean(0), reference.mean(0)), 100.0 * spread / np.abs(reference.mean(0))
 
 
 def summarize(returns: np.ndarray) -> ReturnStats:
     returns = np.asarray(returns, dtype=np.float64)
-    stderr = float(returns.std(ddof=1) / np.sqrt(len(returns))) if len(returns) > 1 else 0.0
-    return ReturnStats(float(returns.mean()), stderr, returns)
+    return ReturnStats(float(returns.mean()), float(standard_error(returns)), returns)
 
 
 def evaluate_policies(

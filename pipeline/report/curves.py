@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.evaluation import standard_error
+
 
 def return_curve(path: str | Path, split: str = "test") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(env_steps, mean, stderr): each seed's return averaged over the split's tasks, then over seeds."""
@@ -21,7 +23,7 @@ def return_curve(path: str | Path, split: str = "test") -> tuple[np.ndarray, np.
     steps = np.array(sorted(per_seed))
     seed_means = [np.array([np.mean(v) for v in per_seed[s].values()]) for s in steps]
     mean = np.array([m.mean() for m in seed_means])
-    stderr = np.array([m.std(ddof=1) / np.sqrt(len(m)) if len(m) > 1 else 0.0 for m in seed_means])
+    stderr = np.array([standard_error(m) for m in seed_means])
     return steps, mean, stderr
 
 
