@@ -4,7 +4,13 @@ Transfer (paper 5.1): Table 1 (reports/tables/table1.md) and Fig. 5 (reports/fig
 from reports/metrics/transfer_<setting>.json. Meta-training (5.2, 5.3): Fig. 3
 (reports/figures/fig3_<setting>.png), Tables 2-4 (reports/tables/table{2,3,4}.md) and the context
 embeddings (reports/figures/embeddings_<setting>_<method>.png) from reports/meta/<setting>/<method>/.
-Also reports/README.md, which shows them all. CI regenerates everything from the committed summaries.
+Also reports/README.md, which shows them all.
+
+`python -m stages.plot` writes everything (CI regenerates it all from the committed summaries). The
+DVC stages write one part each, so that their declared outputs follow params (`-S meta_train.methods=...`):
+`plot_fig5@<setting>` runs `python -m stages.plot fig5 <setting>`, `plot_fig3@<setting>` `fig3 <setting>`,
+`plot_embeddings@<setting>-<method>` `embeddings <setting> <method>`, and `plot` runs `tables` (Tables 1-4
+and reports/README.md) after them all.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import sys
 from pathlib import Path
 
 from pipeline.atomic import write_text
+from pipeline.config import Params
 from pipeline.report.curves import read_embeddings, return_at, return_curve
 from pipeline.report.figures import embedding_scatter, fig3_curves, fig5_heatmap
 from pipeline.report.meta_tables import METHOD_LABELS, budget_label, table2_markdown, table3_markdown, table4_markdown
@@ -22,6 +29,7 @@ from pipeline.report.tables import table1_markdown
 from stages.common import argument_parser, load_params_or_exit
 
 OTHER_DELAYS = "reports/meta"  # delay-<delay>/<setting>/<method>/metrics.json of the meta_delay stages
+PARTS = ("all", "tables", "fig5", "fig3", "embeddings")
 
 
 def require(path: Path, stage: str) -> Path:
@@ -36,43 +44,62 @@ def read_meta_run(metrics: Path, curve: tuple) -> dict:
     return json.loads(metrics.read_text()) | {"test_return_1m": return_at(curve, TABLE3_4_ENV_STEPS)}
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = argument_parser(__doc__.splitlines()[0]).parse_args(argv)
-    params = load_params_or_exit(args.params)
-    root = Path(args.root)
-    figures, tables = root / "reports" / "figures", root / "reports" / "tables"
-    made: list[str] = []
+def transfer_metrics(root: Path, setting: str) -> dict:
+    path = require(root / "reports" / "metrics" / f"transfer_{setting}.json", f"evaluate_transfer@{setting}")
+    return json.loads(path.read_text())
 
-    transfer = {}
-    for setting in params.transfer:
-        path = require(root / "reports" / "metrics" / f"transfer_{setting}.json", f"evaluate_transfer@{setting}")
-        transfer[setting] = json.loads(path.read_text())
-    write_text(tables / "table1.md", table1_markdown(transfer))
-    made.append("tables/table1.md")
-    for setting, metrics in transfer.items():
-        title = TABLE1[setting].label + f" ({setting})" if setting in TABLE1 else setting
-        fig5_heatmap(figures / f"fig5_{setting}.png", metrics, title)
-        made.append(f"figures/fig5_{setting}.png")
 
+def meta_run(root: Path, setting: str, method: str) -> Path:
+    return root / "reports" / "meta" / setting / method
+
+
+def meta_stage(setting: str, method: str) -> str:
+    return f"meta_train@{setting}-{method}"
+
+
+def meta_curve(root: Path, setting: str, method: str) -> tuple:
+    return return_curve(require(meta_run(root, setting, method) / "curve.csv", meta_stage(setting, method)))
+
+
+def figure_names(params: Params) -> list[str]:
+    """Every figure `all` writes, under reports/, in the order reports/README.md shows them."""
+    names = [f"figures/fig5_{setting}.png" for setting in params.transfer]
+    for setting in params.meta_train.settings:
+        names += [f"figures/embeddings_{setting}_{method}.png" for method in params.meta_train.methods]
+        names.append(f"figures/fig3_{setting}.png")
+    return names
+
+
+def write_fig5(params: Params, root: Path, setting: str) -> None:
+    title = TABLE1[setting].label + f" ({setting})" if setting in TABLE1 else setting
+    fig5_heatmap(root / "reports" / "figures" / f"fig5_{setting}.png", transfer_metrics(root, setting), title)
+
+
+def write_embeddings(params: Params, root: Path, setting: str, method: str) -> None:
+    tasks, z = read_embeddings(require(meta_run(root, setting, method) / "embeddings.csv", meta_stage(setting, method)))
+    labels = [str(t) for t in params.tasks[setting].train]
+    title = f"{setting}, {METHOD_LABELS.get(method, method)}: context embeddings of training tasks"
+    embedding_scatter(root / "reports" / "figures" / f"embeddings_{setting}_{method}.png", tasks, z, labels, title)
+
+
+def write_fig3(params: Params, root: Path, setting: str) -> None:
+    methods = params.meta_train.methods
+    curves = {METHOD_LABELS.get(m, m): meta_curve(root, setting, m) for m in methods}
+    first = meta_run(root, setting, methods[0]) / "metrics.json"
+    budget = budget_label(json.loads(require(first, meta_stage(setting, methods[0])).read_text()))
+    title = f"{setting}: test return (Fig. 3)"
+    fig3_curves(root / "reports" / "figures" / f"fig3_{setting}.png", curves, title, budget)
+
+
+def write_tables(params: Params, root: Path) -> None:
+    """Tables 1-4 and reports/README.md (which shows the figures of `figure_names` too)."""
+    tables = root / "reports" / "tables"
+    write_text(tables / "table1.md", table1_markdown({s: transfer_metrics(root, s) for s in params.transfer}))
     meta: dict[str, dict[str, dict]] = {}
     for setting in params.meta_train.settings:
-        curves = {}
         for method in params.meta_train.methods:
-            run = root / "reports" / "meta" / setting / method
-            stage = f"meta_train@{setting}-{method}"
-            curve = return_curve(require(run / "curve.csv", stage))
-            meta.setdefault(setting, {})[method] = read_meta_run(require(run / "metrics.json", stage), curve)
-            curves[METHOD_LABELS.get(method, method)] = curve
-            tasks, z = read_embeddings(require(run / "embeddings.csv", stage))
-            if len(z):
-                labels = [str(t) for t in params.tasks[setting].train]
-                name = f"embeddings_{setting}_{method}.png"
-                title = f"{setting}, {METHOD_LABELS.get(method, method)}: context embeddings of training tasks"
-                embedding_scatter(figures / name, tasks, z, labels, title)
-                made.append(f"figures/{name}")
-        budget = budget_label(next(iter(meta[setting].values())))
-        fig3_curves(figures / f"fig3_{setting}.png", curves, f"{setting}: test return (Fig. 3)", budget)
-        made.append(f"figures/fig3_{setting}.png")
+            metrics = require(meta_run(root, setting, method) / "metrics.json", meta_stage(setting, method))
+            meta.setdefault(setting, {})[method] = read_meta_run(metrics, meta_curve(root, setting, method))
     by_delay = {params.delay: {setting: dict(methods) for setting, methods in meta.items()}}
     for path in sorted((root / OTHER_DELAYS).glob("delay-*/*/*/metrics.json")):
         delay, setting, method = path.parts[-4].removeprefix("delay-"), path.parts[-3], path.parts[-2]
@@ -84,19 +111,65 @@ def main(argv: list[str] | None = None) -> None:
     for name, text in (("table2.md", table2_markdown(meta)), ("table3.md", table3_markdown(meta)),
                        ("table4.md", table4_markdown(by_delay, staged))):  # fmt: skip
         write_text(tables / name, text)
-        made.append(f"tables/{name}")
-    write_text(root / "reports" / "README.md", reports_readme(made, root))
-    print(f"plot: {len(made)} tables and figures written")
+    shown = ["tables/table1.md", *figure_names(params), *(f"tables/table{n}.md" for n in (2, 3, 4))]
+    write_text(root / "reports" / "README.md", reports_readme(shown, root))
+
+
+def part_errors(params: Params, part: str, setting: str | None, method: str | None) -> list[str]:
+    """What is wrong with the command line's setting and method for `part` (each must be a params one)."""
+    settings = ("params meta_train.settings", params.meta_train.settings)
+    methods = ("params meta_train.methods", params.meta_train.methods)
+    wanted = {"fig5": (("params transfer", list(params.transfer)), None), "fig3": (settings, None)}
+    wanted["embeddings"] = (settings, methods)
+    errors = []
+    given = (("setting", setting), ("method", method))
+    for (name, value), allowed in zip(given, wanted.get(part, (None, None)), strict=True):
+        if allowed is None and value is not None:
+            errors.append(f"part {part!r} takes no {name}")
+        elif allowed is not None and value is None:
+            errors.append(f"part {part!r} needs a {name}, one of {allowed[0]} {allowed[1]}")
+        elif allowed is not None and value not in allowed[1]:
+            errors.append(f"{name} {value!r} is not one of {allowed[0]} {allowed[1]}")
+    return errors
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser(__doc__.splitlines()[0])
+    parser.add_argument("part", nargs="?", default="all", choices=PARTS, help="what to write (default: all)")
+    parser.add_argument("setting", nargs="?", help="fig5: a transfer setting; fig3, embeddings: a meta_train one")
+    parser.add_argument("method", nargs="?", help="embeddings: a meta_train method")
+    args = parser.parse_args(argv)
+    params = load_params_or_exit(args.params)
+    if errors := part_errors(params, args.part, args.setting, args.method):
+        print(f"error: plot {args.part}: " + "; ".join(errors), file=sys.stderr)
+        raise SystemExit(2)
+    root = Path(args.root)
+    if args.part == "fig5":
+        write_fig5(params, root, args.setting)
+    elif args.part == "fig3":
+        write_fig3(params, root, args.setting)
+    elif args.part == "embeddings":
+        write_embeddings(params, root, args.setting, args.method)
+    else:
+        if args.part == "all":
+            for setting in params.transfer:
+                write_fig5(params, root, setting)
+            for setting in params.meta_train.settings:
+                for method in params.meta_train.methods:
+                    write_embeddings(params, root, setting, method)
+                write_fig3(params, root, setting)
+        write_tables(params, root)
+    print(f"plot {' '.join(x for x in (args.part, args.setting, args.method) if x)}: written")
 
 
 def reports_readme(made: list[str], root: Path) -> str:
-    """reports/README.md: every table inline (its heading one level down) and every figure, in the order made."""
+    """reports/README.md: every table inline (its heading one level down) and every figure, in the order given."""
     lines = [
         "# Reports",
         "",
-        "Written by `python -m stages.plot` (the DVC stage `plot`) from the small summaries the stages commit",
-        "(`reports/metrics/`, `reports/meta/`, `reports/transfer/`); each table and figure states the budget",
-        "(profile, steps, seeds) it was computed with. Regenerate: `dvc repro plot` or `python -m stages.plot`.",
+        "Written by `python -m stages.plot` (the DVC stages `plot` and `plot_*`) from the small summaries the",
+        "stages commit (`reports/metrics/`, `reports/meta/`, `reports/transfer/`); each table and figure states the",
+        "budget (profile, steps, seeds) it was computed with. Regenerate: `dvc repro plot` or `python -m stages.plot`.",
         "The summaries come from `make repro` (default budget) unless a table names another run.",
         "",
     ]

@@ -113,12 +113,25 @@ def test_stage_deps_cover_every_project_module_it_imports(name: str) -> None:
     assert not uncovered, f"add to {name} deps in dvc.yaml: {uncovered}"
 
 
-def test_plot_declares_the_figures_of_every_setting_it_draws() -> None:
-    params = OmegaConf.load(ROOT / "params.yaml")
-    runs = params.meta_train
-    expected = [f"reports/figures/fig5_{s}.png" for s in params.transfer]
-    expected += [f"reports/figures/fig3_{s}.png" for s in runs.settings]
-    expected += [f"reports/figures/embeddings_{s}_{m}.png" for s in runs.settings for m in runs.methods]
-    declared = [next(iter(p)) for p in STAGES["plot"]["plots"]]
-    assert sorted(declared) == sorted(expected)
-    assert {"reports/metrics", "reports/meta"} <= set(STAGES["plot"]["deps"])
+def test_the_plot_stages_declare_the_figures_params_ask_for(tmp_path: Path) -> None:
+    """Other meta_train methods and settings (`dvc exp run -S ...`) change the declared figures with them."""
+    from dvc.repo import Repo
+
+    from pipeline.config import load_params
+    from stages.plot import figure_names
+
+    raw = OmegaConf.load(ROOT / "params.yaml")
+    raw.meta_train.methods = ["mcat", "mcat_no_sil"]
+    raw.meta_train.settings = [*raw.meta_train.settings, "hopper-size"]
+    OmegaConf.save(raw, tmp_path / "params.yaml")
+    shutil.copy(ROOT / "dvc.yaml", tmp_path)
+    assert dvc(["init", "--no-scm", "-q"], tmp_path).returncode == 0
+    with Repo(str(tmp_path)) as repo:
+        outs = {stage.name: [out.def_path for out in stage.outs] for stage in repo.index.stages}
+    figures = [path for stage, paths in outs.items() if stage.startswith("plot_") for path in paths]
+    expected = [f"reports/{name}" for name in figure_names(load_params(tmp_path / "params.yaml"))]
+    assert sorted(figures) == sorted(expected) and "reports/figures/embeddings_hopper-size_mcat_no_sil.png" in figures
+    assert not any(path.startswith("reports/figures/") for path in outs["plot"])
+    plot_deps = set(STAGES["plot"]["deps"])
+    assert {"reports/figures", "reports/metrics", "reports/meta"} <= plot_deps  # after the figures, before nothing
+    assert {"reports/metrics", "reports/meta"} <= set(STAGES["plot_fig5"]["do"]["deps"])

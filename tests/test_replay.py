@@ -41,6 +41,24 @@ def test_seeds_sample_independently_with_their_own_generator() -> None:
     assert set(both.reward[0].tolist()) <= set(range(6)) and both.not_done[1].eq(0).all()
 
 
+def test_a_sampled_row_is_one_stored_transition_of_its_own_seed() -> None:
+    seeds, capacity, filled = 3, 10, 7  # part-filled: seed k's rows start at k x capacity, not k x size
+    buffer = ReplayBuffer(2, 1, capacity=capacity, n_seeds=seeds)
+    code = 100 * np.arange(seeds)[:, None]  # row i of seed k holds k * 100 + i in every field
+    for i in range(filled):
+        row = code + i
+        buffer.add(np.hstack([row, -row]), row, row[:, 0], np.hstack([row, row]), row[:, 0] % 2 == 1)
+    batch = buffer.sample(64)
+    stored = batch.action[..., 0]  # [K, B]
+    assert batch.obs.shape == (seeds, 64, 2) and batch.reward.shape == (seeds, 64)
+    assert torch.equal(stored // 100, torch.arange(seeds)[:, None].expand(seeds, 64))
+    assert ((stored % 100) < filled).all()
+    assert torch.equal(batch.obs, torch.stack([stored, -stored], -1))
+    assert torch.equal(batch.next_obs, torch.stack([stored, stored], -1))
+    assert torch.equal(batch.reward, stored) and torch.equal(batch.not_done, 1.0 - stored % 2)
+    assert all(t.is_contiguous() for t in batch[:5])
+
+
 def test_empty_buffer_cannot_sample() -> None:
     with pytest.raises(ValueError, match="empty"):
         ReplayBuffer(1, 1, capacity=2).sample(1)

@@ -65,19 +65,24 @@ def fig3_curves(
 def embedding_scatter(
     path: str | Path, tasks: np.ndarray, embeddings: np.ndarray, labels: list[str], title: str
 ) -> None:
-    """App. D.5: context embeddings [N, z_dim] on their first two principal components, one colour per task."""
-    centered = embeddings - embeddings.mean(0)
-    _, _, directions = np.linalg.svd(centered, full_matrices=False)
-    points = centered @ directions[:2].T
+    """App. D.5: context embeddings [N, z_dim] on their first two principal components, one colour per task.
+    Without embeddings (no episode of the run was longer than the context) the figure says so."""
     fig = Figure(figsize=(5.2, 4.4))
     ax = fig.subplots()
-    for index, label in enumerate(labels):
-        chosen = tasks == index
-        ax.scatter(points[chosen, 0], points[chosen, 1], s=8, alpha=0.7, label=label)
+    if len(embeddings):
+        centered = embeddings - embeddings.mean(0)
+        _, _, directions = np.linalg.svd(centered, full_matrices=False)
+        points = centered @ directions[:2].T
+        for index, label in enumerate(labels):
+            chosen = tasks == index
+            ax.scatter(points[chosen, 0], points[chosen, 1], s=8, alpha=0.7, label=label)
+        ax.legend(fontsize=7, title="task", title_fontsize=7)
+    else:
+        message = "no context embeddings: no episode of this run was longer than the context window"
+        ax.text(0.5, 0.5, "\n".join(textwrap.wrap(message, 40)), ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("principal component 1")
     ax.set_ylabel("principal component 2")
     ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=8)
-    ax.legend(fontsize=7, title="task", title_fontsize=7)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
