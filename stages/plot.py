@@ -70,7 +70,7 @@ def figure_names(params: Params) -> list[str]:
     return names
 
 
-def write_fig5(params: Params, root: Path, setting: str) -> None:
+def write_fig5(root: Path, setting: str) -> None:
     title = TABLE1[setting].label + f" ({setting})" if setting in TABLE1 else setting
     fig5_heatmap(root / "reports" / "figures" / f"fig5_{setting}.png", transfer_metrics(root, setting), title)
 
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     root = Path(args.root)
     if args.part == "fig5":
-        write_fig5(params, root, args.setting)
+        write_fig5(root, args.setting)
     elif args.part == "fig3":
         write_fig3(params, root, args.setting)
     elif args.part == "embeddings":
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         if args.part == "all":
             for setting in params.transfer:
-                write_fig5(params, root, setting)
+                write_fig5(root, setting)
             for setting in params.meta_train.settings:
                 for method in params.meta_train.methods:
                     write_embeddings(params, root, setting, method)
