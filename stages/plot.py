@@ -61,25 +61,30 @@ def meta_curve(root: Path, setting: str, method: str) -> tuple:
     return return_curve(require(meta_run(root, setting, method) / "curve.csv", meta_stage(setting, method)))
 
 
+def figure_name(kind: str, setting: str, method: str | None = None) -> str:
+    """A figure's path under reports/: figures/<kind>_<setting>.png, or <kind>_<setting>_<method>.png (embeddings)."""
+    return f"figures/{kind}_{setting}{'' if method is None else '_' + method}.png"
+
+
 def figure_names(params: Params) -> list[str]:
     """Every figure `all` writes, under reports/, in the order reports/README.md shows them."""
-    names = [f"figures/fig5_{setting}.png" for setting in params.transfer]
+    names = [figure_name("fig5", setting) for setting in params.transfer]
     for setting in params.meta_train.settings:
-        names += [f"figures/embeddings_{setting}_{method}.png" for method in params.meta_train.methods]
-        names.append(f"figures/fig3_{setting}.png")
+        names += [figure_name("embeddings", setting, method) for method in params.meta_train.methods]
+        names.append(figure_name("fig3", setting))
     return names
 
 
 def write_fig5(root: Path, setting: str) -> None:
     title = TABLE1[setting].label + f" ({setting})" if setting in TABLE1 else setting
-    fig5_heatmap(root / "reports" / "figures" / f"fig5_{setting}.png", transfer_metrics(root, setting), title)
+    fig5_heatmap(root / "reports" / figure_name("fig5", setting), transfer_metrics(root, setting), title)
 
 
 def write_embeddings(params: Params, root: Path, setting: str, method: str) -> None:
     tasks, z = read_embeddings(require(meta_run(root, setting, method) / "embeddings.csv", meta_stage(setting, method)))
     labels = [str(t) for t in params.tasks[setting].train]
     title = f"{setting}, {METHOD_LABELS.get(method, method)}: context embeddings of training tasks"
-    embedding_scatter(root / "reports" / "figures" / f"embeddings_{setting}_{method}.png", tasks, z, labels, title)
+    embedding_scatter(root / "reports" / figure_name("embeddings", setting, method), tasks, z, labels, title)
 
 
 def write_fig3(params: Params, root: Path, setting: str) -> None:
@@ -88,7 +93,7 @@ def write_fig3(params: Params, root: Path, setting: str) -> None:
     first = meta_run(root, setting, methods[0]) / "metrics.json"
     budget = budget_label(json.loads(require(first, meta_stage(setting, methods[0])).read_text()))
     title = f"{setting}: test return (Fig. 3)"
-    fig3_curves(root / "reports" / "figures" / f"fig3_{setting}.png", curves, title, budget)
+    fig3_curves(root / "reports" / figure_name("fig3", setting), curves, title, budget)
 
 
 def write_tables(params: Params, root: Path) -> None:

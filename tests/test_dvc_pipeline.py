@@ -132,6 +132,8 @@ def test_the_plot_stages_declare_the_figures_params_ask_for(tmp_path: Path) -> N
     expected = [f"reports/{name}" for name in figure_names(load_params(tmp_path / "params.yaml"))]
     assert sorted(figures) == sorted(expected) and "reports/figures/embeddings_hopper-size_mcat_no_sil.png" in figures
     assert not any(path.startswith("reports/figures/") for path in outs["plot"])
-    plot_deps = set(STAGES["plot"]["deps"])
-    assert {"reports/figures", "reports/metrics", "reports/meta"} <= plot_deps  # after the figures, before nothing
-    assert {"reports/metrics", "reports/meta"} <= set(STAGES["plot_fig5"]["do"]["deps"])
+    assert {"reports/figures", "reports/metrics", "reports/meta"} <= set(STAGES["plot"]["deps"])  # after the figures
+    # each figure's stage depends on the summaries it reads (so a figure reruns when, and only when, they change)
+    assert "reports/metrics/transfer_${key}.json" in STAGES["plot_fig5"]["do"]["deps"]
+    assert "reports/meta/${item.setting}" in STAGES["plot_fig3"]["deps"]
+    assert "reports/meta/${item.setting}/${item.method}/embeddings.csv" in STAGES["plot_embeddings"]["deps"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.config import load_params
+from pipeline.report.figures import embedding_figure
 from stages import plot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +78,7 @@ def test_a_bad_part_argument_exits_naming_the_param(
     assert not (tmp_path / "reports").exists()
 
 
-def test_a_run_without_embeddings_still_gets_its_figure(tmp_path: Path) -> None:
+def test_a_run_without_embeddings_still_gets_its_figure_which_says_so(tmp_path: Path) -> None:
     params = load_params(PARAMS)
     setting, method = params.meta_train.settings[0], params.meta_train.methods[0]
     run = tmp_path / "reports" / "meta" / setting / method
@@ -84,3 +86,10 @@ def test_a_run_without_embeddings_still_gets_its_figure(tmp_path: Path) -> None:
     (run / "embeddings.csv").write_text("seed,task,z0,z1\n")  # no episode was longer than the context
     plot.main(["--params", str(PARAMS), "--root", str(tmp_path), "embeddings", setting, method])
     assert (tmp_path / "reports" / "figures" / f"embeddings_{setting}_{method}.png").read_bytes().startswith(b"\x89PNG")
+
+    def notes(z: np.ndarray) -> list[str]:
+        axes = embedding_figure(np.zeros(len(z), int), z, ["0.1"], "title").axes[0]
+        return [text.get_text() for text in axes.texts]
+
+    assert "no context embeddings" in " ".join(notes(np.zeros((0, 2))))
+    assert notes(np.random.default_rng(0).normal(size=(8, 2))) == []

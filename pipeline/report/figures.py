@@ -36,9 +36,7 @@ def fig5_heatmap(path: str | Path, metrics: Mapping[str, Any], title: str) -> No
     budget = "\n".join(textwrap.wrap(budget_line(metrics), 70))
     ax.set_title(f"{title}: transferred over source policy (%, of the seeds' mean returns)\n{budget}", fontsize=8)
     fig.colorbar(image, ax=ax, label="improvement (%)")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+    save_png(fig, path)
 
 
 def fig3_curves(
@@ -57,14 +55,17 @@ def fig3_curves(
     ax.set_title(f"{title}\n" + "\n".join(textwrap.wrap(budget, 80)), fontsize=8)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+    save_png(fig, path)
 
 
 def embedding_scatter(
     path: str | Path, tasks: np.ndarray, embeddings: np.ndarray, labels: list[str], title: str
 ) -> None:
+    """`embedding_figure` as a PNG."""
+    save_png(embedding_figure(tasks, embeddings, labels, title), path)
+
+
+def embedding_figure(tasks: np.ndarray, embeddings: np.ndarray, labels: list[str], title: str) -> Figure:
     """App. D.5: context embeddings [N, z_dim] on their first two principal components, one colour per task.
     Without embeddings (no episode of the run was longer than the context) the figure says so."""
     fig = Figure(figsize=(5.2, 4.4))
@@ -83,6 +84,11 @@ def embedding_scatter(
     ax.set_xlabel("principal component 1")
     ax.set_ylabel("principal component 2")
     ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=8)
+    return fig
+
+
+def save_png(fig: Figure, path: str | Path) -> None:
+    """Lay out `fig` and write it to `path` atomically, as a 120 dpi PNG."""
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
