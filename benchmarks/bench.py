@@ -761,14 +761,16 @@ class Sb3Contender:
     """Stable-Baselines3's TD3 with our nets and hyperparameters and the same random transitions."""
 
     def __init__(self, config: TD3Config, buffer_size: int):
-        from stable_baselines3.common.logger import configure
+        from stable_baselines3.common.logger import Logger
 
         env = make_raw_env(TD3_SETTING)  # only its spaces are used: HalfCheetah's dims
         assert env.observation_space.shape == (HALFCHEETAH_OBS_DIM,)
         assert env.action_space.shape == (HALFCHEETAH_ACTION_DIM,)
         self.config = config
         self.model = sb3_td3(config, env, buffer_size=buffer_size, seed=0)
-        self.model.set_logger(configure(None, []))  # train() records its losses; learn() would set this
+        # train() records its losses; learn() would set a logger. No outputs, and no folder: SB3's
+        # configure(None, []) would create an empty /tmp/SB3-<time> folder per contender
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
         for obs, action, reward, next_obs, terminated in random_transitions(buffer_size, 1):
             self.model.replay_buffer.add(obs, next_obs, action, reward, terminated, [{}])
 
