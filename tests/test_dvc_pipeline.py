@@ -83,6 +83,18 @@ def test_dvc_repro_smoke(tmp_path: Path, smoke_params: Path) -> None:
     undeclared = [f for f in written if not any(f == d or f.startswith(f"{d}/") for d in declared)]
     assert not undeclared, f"written but not declared in dvc.yaml: {undeclared}"
 
+    # one knob, as `dvc exp run -S 'meta_train.methods=[mcat]'` sets it: the dropped method's figure stage
+    # leaves the DAG with its run (before the split, plot still declared that figure and DVC failed)
+    raw.meta_train.methods = raw.meta_train.methods[:1]
+    OmegaConf.save(raw, work / "params.yaml")
+    result = dvc(["repro"], work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Running stage 'meta_train@" not in result.stdout  # the kept runs are not retrained
+    assert "Running stage 'plot_fig3@" in result.stdout  # Fig. 3 now shows one method
+    stages = dvc(["stage", "list", "--name-only"], work).stdout.split()
+    dropped = runs.methods[1:]
+    assert dropped and not any(stage.endswith(f"-{method}") for stage in stages for method in dropped)
+
 
 STAGES = OmegaConf.to_container(OmegaConf.load(ROOT / "dvc.yaml").stages)
 
