@@ -122,20 +122,21 @@ def write_tables(params: Params, root: Path) -> None:
 
 def part_errors(params: Params, part: str, setting: str | None, method: str | None) -> list[str]:
     """What is wrong with the command line's setting and method for `part` (each must be a params one)."""
-    settings = ("params meta_train.settings", params.meta_train.settings)
-    methods = ("params meta_train.methods", params.meta_train.methods)
-    wanted = {"fig5": (("params transfer", list(params.transfer)), None), "fig3": (settings, None)}
-    wanted["embeddings"] = (settings, methods)
-    errors = []
-    given = (("setting", setting), ("method", method))
-    for (name, value), allowed in zip(given, wanted.get(part, (None, None)), strict=True):
-        if allowed is None and value is not None:
-            errors.append(f"part {part!r} takes no {name}")
-        elif allowed is not None and value is None:
-            errors.append(f"part {part!r} needs a {name}, one of {allowed[0]} {allowed[1]}")
-        elif allowed is not None and value not in allowed[1]:
-            errors.append(f"{name} {value!r} is not one of {allowed[0]} {allowed[1]}")
-    return errors
+    meta_settings = ("meta_train.settings", params.meta_train.settings)
+    settings = {"fig5": ("transfer", list(params.transfer)), "fig3": meta_settings, "embeddings": meta_settings}
+    methods = ("meta_train.methods", params.meta_train.methods) if part == "embeddings" else None
+    given = (("setting", setting, settings.get(part)), ("method", method, methods))
+    return [error for name, value, allowed in given for error in _argument_errors(part, name, value, allowed)]
+
+
+def _argument_errors(part: str, name: str, value: str | None, allowed: tuple[str, list] | None) -> list[str]:
+    """`value` must be one of `allowed` = (params key, its values), or absent where `allowed` is None."""
+    if allowed is None:
+        return [] if value is None else [f"part {part!r} takes no {name}"]
+    key, choices = allowed
+    if value is None:
+        return [f"part {part!r} needs a {name}, one of params {key} {choices}"]
+    return [] if value in choices else [f"{name} {value!r} is not one of params {key} {choices}"]
 
 
 def main(argv: list[str] | None = None) -> None:

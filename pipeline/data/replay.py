@@ -49,7 +49,8 @@ class ReplayBuffer:
         self.size = 0
         self._next = 0
         self.generators = [stream_generator(seed + k, "replay", self.device) for k in range(n_seeds)]
-        self._members = torch.arange(n_seeds, device=self.device).unsqueeze(1)  # [K, 1]
+        # seed k's rows start at k x capacity when the [K, capacity, ...] storage is flattened: [K, 1]
+        self._first_rows = torch.arange(n_seeds, device=self.device).unsqueeze(1) * capacity
 
     def _rows(self, values: object, width: int | None = None) -> torch.Tensor:
         array = np.asarray(values, dtype=np.float32)
@@ -98,7 +99,7 @@ class ReplayBuffer:
         idx = torch.stack(
             [torch.randint(self.size, (batch_size,), generator=g, device=self.device) for g in self.generators]
         )
-        rows = (idx + self._members * self.capacity).view(-1)  # seed k's row i of the [K x capacity] rows
+        rows = (idx + self._first_rows).view(-1)  # into the [K x capacity] flattened rows
 
         def gather(stored: torch.Tensor) -> torch.Tensor:
             # index_select on the flattened rows: the values and layout of stored[k, idx[k]], at half
