@@ -32,7 +32,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -55,6 +55,7 @@ from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import write_json, write_text
 from pipeline.data.replay import ReplayBuffer
 from pipeline.envs import SETTINGS, Task, make_env, make_raw_env
+from pipeline.hardware import cpu_capabilities, native_bf16
 from pipeline.meta.config import MetaConfig
 from pipeline.meta.mcat import METHODS, MetaTrainer, build_seed_models
 from pipeline.models.config import ContextConfig, ForwardModelConfig, TranslatorConfig
@@ -244,7 +245,12 @@ def machine_info(budget: Budget) -> dict[str, Any]:
     """The machine, the software versions and the load when the benchmark started."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU present"
     load = os.getloadavg()[0]
+    isa = cpu_isa()
     log(f"machine: {os.cpu_count()} cores, {gpu}, load average {load:.2f}")
+    log(
+        f"cpu: {cpu_model()} (family {isa['cpu_family']}, model {isa['cpu_model_number']}), torch kernels "
+        f"{isa['torch_cpu_capability']}, native bf16 matmuls: {'yes' if isa['native_bf16'] else 'no (emulated)'}"
+    )
     if load > 0.5:
         # torch's 2-thread runs spin-wait on a busy core: with one core taken they ran ~50x slower here
         log("warning: other processes are using the CPUs; the timings, and 2-thread ones most, are unreliable")
@@ -255,6 +261,7 @@ def machine_info(budget: Budget) -> dict[str, Any]:
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        **isa,
         "load_avg_1min": load,
         "cuda_available": torch.cuda.is_available(),
         "gpu": gpu,
@@ -897,6 +904,25 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def cpu_isa() -> dict[str, Any]:
+    """What sets this CPU's matmul rates: its family and model, torch's kernel level (AVX2, AVX512, ...),
+    the vector and matrix extensions behind the fp32 and bf16 rates, and the L2 size per core."""
+    info = {}
+    with suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    capabilities = cpu_capabilities()
+    return {
+        "cpu_family": info.get("cpu family"),
+        "cpu_model_number": info.get("model"),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **{flag: bool(capabilities.get(flag)) for flag in ("avx2", "avx512_f", "avx512_bf16", "amx_bf16")},
+        "l2_cache_kib": capabilities.get("l2_cache_size", 0) // 1024 or None,
+        "native_bf16": native_bf16("cpu"),
+    }
 
 
 def sb3_version() -> str | None:
