@@ -34,6 +34,15 @@ def test_quick_bench_writes_reports(quick_run: tuple[dict[str, Any], str]) -> No
         assert rates["raw_gymnasium_steps_per_s"] > 0 and rates["make_env_steps_per_s"] > 0
 
 
+def test_the_machine_section_says_which_kernels_and_extensions_the_rates_come_from(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    machine = quick_run[0]["machine"]
+    assert machine["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert machine["native_bf16"] == (machine["avx512_bf16"] or machine["amx_bf16"])
+    assert not machine["avx512_bf16"] or machine["avx512_f"]
+
+
 def test_the_json_keeps_every_rounds_rates_and_they_give_the_sections_numbers(
     quick_run: tuple[dict[str, Any], str],
 ) -> None:

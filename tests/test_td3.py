@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -248,3 +249,18 @@ def test_update_by_hand_is_autograds_update(context_dim: int, n_seeds: int, batc
         for i in mine:
             for k in mine[i]:
                 torch.testing.assert_close(mine[i][k], theirs[i][k], rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_without_native_bf16_matmuls_warns_naming_the_param(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    monkeypatch.setattr("pipeline.agents.td3.native_bf16", lambda device: native)
+    bf16 = dataclasses.replace(CONFIG, precision=Precision.bf16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        TD3(OBS, ACT, -np.ones(ACT), 2 * np.ones(ACT), bf16)
+        TD3(OBS, ACT, -np.ones(ACT), 2 * np.ones(ACT), CONFIG)  # fp32 never warns
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    if native:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and "td3.precision" in messages[0] and "slower than fp32" in messages[0]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,6 +28,7 @@ from pipeline.agents.nets import Q1_MEMBERS, EnsembleActor, EnsembleTwinCritic, 
 from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.atomic import write_bytes
 from pipeline.data.replay import Batch
+from pipeline.hardware import native_bf16
 from pipeline.seeding import stream_generator
 
 CHECKPOINT_VERSION = 3  # 3: output layers stored [members, out, in]
@@ -66,6 +68,14 @@ class TD3:
         self.device = torch.device(device)
         if cuda_graph and self.device.type != "cuda":
             raise ValueError(f"cuda_graph=True needs a CUDA device; this agent is on {self.device}")
+        if config.precision is Precision.bf16 and not native_bf16(self.device):
+            warnings.warn(
+                f"precision bf16 (params: td3.precision) on {self.device}, which has no native bf16 matmuls "
+                "(a CPU needs AVX-512 BF16 or AMX): torch emulates them, and the update runs slower than fp32 "
+                "(30x slower on an AVX2-only CPU in make bench); fp32 is the fast choice here",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         low = torch.as_tensor(np.asarray(action_low, dtype=np.float32), device=self.device)
         high = torch.as_tensor(np.asarray(action_high, dtype=np.float32), device=self.device)
         self.max_action = (high - low) / 2
