@@ -1,8 +1,8 @@
 """What a device's arithmetic units do natively, where that decides which speed options pay off.
 
-This project's machines differ from session to session (AVX-512 + AVX-512 BF16 on one, AVX2 only on
-the next), and bf16 autocast is a speed option only where bf16 matmuls run in hardware: elsewhere
-torch widens the operands to fp32 and adds the casts on top.
+bf16 autocast is a speed option only where bf16 matmuls run in hardware (AVX-512 BF16 or AMX on a
+CPU): elsewhere torch emulates them, and a TD3 update ran ~30x slower than in fp32 on an AVX2-only
+CPU (`make bench`).
 """
 
 from __future__ import annotations
