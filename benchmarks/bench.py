@@ -245,10 +245,10 @@ def machine_info(budget: Budget) -> dict[str, Any]:
     """The machine, the software versions and the load when the benchmark started."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU present"
     load = os.getloadavg()[0]
-    isa = cpu_isa()
+    isa = cpu_isa(proc_cpuinfo())
     log(f"machine: {os.cpu_count()} cores, {gpu}, load average {load:.2f}")
     log(
-        f"cpu: {cpu_model()} (family {isa['cpu_family']}, model {isa['cpu_model_number']}), torch kernels "
+        f"cpu: {isa['cpu_model']} (family {isa['cpu_family']}, model {isa['cpu_model_number']}), torch kernels "
         f"{isa['torch_cpu_capability']}, native bf16 matmuls: {'yes' if isa['native_bf16'] else 'no (emulated)'}"
     )
     if load > 0.5:
@@ -258,7 +258,7 @@ def machine_info(budget: Budget) -> dict[str, Any]:
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "budget": budget.name,
-        "cpu_model": cpu_model(),
+        "cpu_model": isa.pop("cpu_model"),
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         **isa,
@@ -896,28 +896,25 @@ def git_commit() -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_isa() -> dict[str, Any]:
-    """What sets this CPU's matmul rates: its family and model, torch's kernel level (AVX2, AVX512, ...),
-    the vector and matrix extensions behind the fp32 and bf16 rates, and the L2 size per core."""
-    info = {}
+def proc_cpuinfo() -> dict[str, str]:
+    """The first CPU's fields in /proc/cpuinfo ({} where there is none)."""
+    info: dict[str, str] = {}
     with suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
             info.setdefault(key.strip(), value.strip())
+    return info
+
+
+def cpu_isa(info: Mapping[str, str]) -> dict[str, Any]:
+    """What sets this CPU's matmul rates: its model, family and model number (from `proc_cpuinfo`), torch's
+    kernel level (AVX2, AVX512, ...), the extensions behind the fp32 and bf16 rates, the L2 size per core."""
     capabilities = cpu_capabilities()
+    number = {key: int(info[key]) if info.get(key, "").isdigit() else None for key in ("cpu family", "model")}
     return {
-        "cpu_family": info.get("cpu family"),
-        "cpu_model_number": info.get("model"),
+        "cpu_model": info.get("model name") or platform.processor() or "unknown",
+        "cpu_family": number["cpu family"],
+        "cpu_model_number": number["model"],
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         **{flag: bool(capabilities.get(flag)) for flag in ("avx2", "avx512_f", "avx512_bf16", "amx_bf16")},
         "l2_cache_kib": capabilities.get("l2_cache_size", 0) // 1024 or None,

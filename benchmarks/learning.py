@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     if "ours_bf16_batched" in args.variants and not native_bf16("cpu"):
         print(
-            "note: this CPU has no native bf16 matmuls (AVX-512 BF16 or AMX), so ours_bf16_batched runs ~30x "
+            "note: this CPU has no native bf16 matmuls (AVX-512 BF16 or AMX), so ours_bf16_batched runs 30-40x "
             "slower than fp32 (hours at the default budget); `--variants sb3_fp32 ours_fp32_batched` leaves it out",
             file=sys.stderr,
         )

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from benchmarks import bench
+from pipeline import hardware
 from pipeline.agents.td3_config import TD3Config
 
 
@@ -39,8 +40,14 @@ def test_the_machine_section_says_which_kernels_and_extensions_the_rates_come_fr
 ) -> None:
     machine = quick_run[0]["machine"]
     assert machine["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
-    assert machine["native_bf16"] == (machine["avx512_bf16"] or machine["amx_bf16"])
-    assert not machine["avx512_bf16"] or machine["avx512_f"]
+    assert machine["native_bf16"] is hardware.native_bf16("cpu")
+    assert not machine["avx512_bf16"] or machine["avx512_f"]  # AVX-512 BF16 is an AVX-512 extension
+
+
+def test_cpu_isa_reads_the_family_and_model_numbers() -> None:
+    isa = bench.cpu_isa({"model name": "Some CPU", "cpu family": "25", "model": "17"})
+    assert (isa["cpu_model"], isa["cpu_family"], isa["cpu_model_number"]) == ("Some CPU", 25, 17)
+    assert bench.cpu_isa({})["cpu_family"] is None
 
 
 def test_the_json_keeps_every_rounds_rates_and_they_give_the_sections_numbers(

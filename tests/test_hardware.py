@@ -15,8 +15,10 @@ from pipeline import hardware
         ({"avx2": True, "avx512_f": True, "avx512_bf16": False, "amx_bf16": True}, True),
         ({"avx2": True, "avx512_f": True, "avx512_bf16": False, "amx_bf16": False}, False),
         ({"avx2": True}, False),
+        ({"asimd": True, "sve": True, "bf16": True, "sve_bf16": True}, True),
+        ({"asimd": True, "bf16": False}, False),
     ],
-    ids=["avx512-bf16", "amx", "avx512-only", "avx2-only"],
+    ids=["avx512-bf16", "amx", "avx512-only", "avx2-only", "arm-bf16", "arm-without"],
 )
 def test_native_bf16_on_a_cpu_follows_its_extensions(
     monkeypatch: pytest.MonkeyPatch, capabilities: dict[str, bool], native: bool

@@ -71,8 +71,8 @@ class TD3:
         if config.precision is Precision.bf16 and not native_bf16(self.device):
             warnings.warn(
                 f"precision bf16 (params: td3.precision) on {self.device}, which has no native bf16 matmuls "
-                "(a CPU needs AVX-512 BF16 or AMX): torch emulates them, and the update runs slower than fp32 "
-                "(30x slower on an AVX2-only CPU in make bench); fp32 is the fast choice here",
+                "(an x86 CPU needs AVX-512 BF16 or AMX): torch emulates them, and the update runs slower than fp32 "
+                "(30-40x slower on an AVX2-only CPU in make bench); fp32 is the fast choice here",
                 RuntimeWarning,
                 stacklevel=2,
             )

@@ -24,5 +24,5 @@ class TD3Config:
     noise_clip: float = bounded(0.5, ge=0)  # clip of that noise (x max action)
     policy_freq: int = bounded(2, ge=1)  # critic updates per actor and target update
     expl_noise: float = bounded(0.1, ge=0)  # std of Gaussian exploration noise (x max action)
-    precision: Precision = Precision.fp32  # bf16: faster with AVX-512 BF16 / AMX, ~30x slower without (emulated)
+    precision: Precision = Precision.fp32  # bf16: faster with AVX-512 BF16 / AMX, 30-40x slower without (emulated)
     compile: bool = False  # torch.compile the update's gradient computation (~17 s to compile cold, ~3 s warm)
