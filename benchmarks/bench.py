@@ -383,7 +383,9 @@ def precision(budget: Budget) -> dict[str, Any]:
 
     `vs_fp32` is over the eager fp32 model with the same seeds, `vs_sb3` over SB3's single-seed
     updates/s, both paired within rounds; `compile_s` is the first update pair's time (the compile).
-    The bf16 target holds only if bf16 also holds learning, which this speed benchmark does not check.
+    The bf16 target holds only if bf16 also holds learning, which this speed benchmark does not check,
+    and is in reach only where bf16 matmuls are native (`machine.native_bf16`); elsewhere torch emulates
+    them and bf16 runs 30-40x slower than fp32.
     """
     rounds = td3_rounds(budget)
     sb3 = rounds.samples.get(Contender("sb3", 1, PRECISION_THREADS))
