@@ -30,8 +30,16 @@ class ParamsError(ValueError):
 
 class Profile(Enum):
     smoke = "smoke"  # CI: the whole DAG in minutes; numbers mean nothing
-    default = "default"  # a 2-core machine: the whole DAG in about 1.5 hours
+    quick = "quick"  # a fast look at every stage (the `default` of earlier versions): no claims
+    default = "default"  # the smallest budget at which the paper's effects show on a 2-core machine
     paper = "paper"  # the paper's budgets (3 seeds, 1M/2M steps): days on a CPU
+
+
+class TaskDefinition(Enum):
+    """Reward, termination and physics change of the task families (pipeline.envs.DEFINITIONS)."""
+
+    paper = "paper"  # the authors' envs, behind the paper's numbers
+    gymnasium_v5 = "gymnasium_v5"  # the stock Gymnasium v5 reward and termination
 
 
 @dataclass
@@ -61,6 +69,7 @@ class Budget:
 @dataclass
 class Budgets:
     smoke: Budget = MISSING
+    quick: Budget = MISSING
     default: Budget = MISSING
     paper: Budget = MISSING
 
@@ -90,6 +99,7 @@ class CollectConfig:
 @dataclass
 class Params:
     profile: Profile = MISSING  # which of `budgets` every stage uses
+    task_definition: TaskDefinition = TaskDefinition.paper  # the envs' reward, termination and physics change
     delay: int = bounded(MISSING, ge=0)  # meta-training reward delay in steps; 0 or 1 = dense
     seed: int = bounded(MISSING, ge=0)  # base seed; run k of a stage uses seed + k
     tasks: Dict[str, TaskSet] = MISSING  # setting name -> tasks; one DVC stage per setting
@@ -225,6 +235,10 @@ def _consistency_errors(params: Params) -> list[str]:
     if not lr:
         errors.append("translator.lr: needs the learning rate of at least one phase")
     errors += [f"translator.lr[{i}] = {x}: must be > 0 and < 1" for i, x in enumerate(lr) if not 0 < x < 1]
+    shares = params.translator.lr_shares
+    if len(shares) != len(lr):
+        errors.append(f"translator.lr_shares: needs one share per translator.lr phase ({len(lr)}), got {len(shares)}")
+    errors += [f"translator.lr_shares[{i}] = {x}: must be > 0" for i, x in enumerate(shares) if not x > 0]
     window = params.context.history + params.forward_model.future_steps
     for profile in dataclasses.fields(Budgets):
         name, budget = profile.name, getattr(params.budgets, profile.name)
@@ -280,6 +294,7 @@ __all__ = [
     "Params",
     "ParamsError",
     "Profile",
+    "TaskDefinition",
     "TaskSet",
     "TransferSet",
     "load_params",

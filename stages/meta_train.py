@@ -180,9 +180,12 @@ def train_seeds(
     n_train = len(tasks.train)
 
     def grid(task_list: list) -> list[list]:
-        steps = budget.max_episode_steps
+        steps, definition = budget.max_episode_steps, params.task_definition.value
         return [
-            [make_env(args.setting, t, delay=params.delay, max_episode_steps=steps) for t in task_list]
+            [
+                make_env(args.setting, t, delay=params.delay, max_episode_steps=steps, definition=definition)
+                for t in task_list
+            ]
             for _ in range(k)
         ]
 

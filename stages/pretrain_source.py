@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         tasks=[source],
         steps=budget.pretrain_steps,
         checkpoint=data_dir / "td3.pt",
-        meta={"setting": args.setting, "task": source},
+        meta={"setting": args.setting, "task": source, "task_definition": params.task_definition.value},
         on_eval=on_eval,
         progress=not args.no_progress,
     )
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
             "setting": args.setting,
             "source_task": source,
             "profile": params.profile.value,
+            "task_definition": params.task_definition.value,
             "seed": params.seed,
             "env_steps": final.env_steps,
             "eval_episodes": budget.eval_episodes,

@@ -14,7 +14,7 @@ from pipeline.atomic import write_json
 from pipeline.training import EvalPoint
 from stages.common import argument_parser, load_params_or_exit, write_csv
 from stages.pretraining import pretrain
-from stages.transfer_common import policies_path, transfer_spec_or_exit
+from stages.transfer_common import policies_meta, policies_path, transfer_spec_or_exit
 
 CURVE_HEADER = ("task_index", "task", "env_steps", "mean_return", "stderr")
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         tasks=list(tasks),
         steps=steps,
         checkpoint=policies_path(root, args.setting),
-        meta={"setting": args.setting, "tasks": list(tasks)},
+        meta=policies_meta(params, args.setting),
         on_eval=on_eval,
         progress=not args.no_progress,
     )
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
             "setting": args.setting,
             "tasks": list(tasks),
             "profile": params.profile.value,
+            "task_definition": params.task_definition.value,
             "seed": params.seed,
             "env_steps": steps,
             "eval_episodes": budget.eval_episodes,

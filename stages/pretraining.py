@@ -34,9 +34,10 @@ def pretrain(
     Resumes from the stage's resume folder when a state of the same configuration is there, and
     removes the folder once the checkpoint is written. A non-finite quantity stops the stage
     (exit 3) with the step and the resume state kept. Returns the curves and the wall time."""
-    budget = params.budget
+    budget, definition = params.budget, params.task_definition.value
     envs, eval_envs = (
-        [make_env(setting, task, max_episode_steps=budget.max_episode_steps) for task in tasks] for _ in range(2)
+        [make_env(setting, task, max_episode_steps=budget.max_episode_steps, definition=definition) for task in tasks]
+        for _ in range(2)
     )
     space = envs[0].action_space
     obs_dim, action_dim = envs[0].observation_space.shape[0], space.shape[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import gymnasium
 
@@ -22,8 +23,12 @@ def transfer_spec_or_exit(params: Params, setting: str) -> TransferSet:
 
 
 def task_envs(params: Params, setting: str, tasks: list) -> list[gymnasium.Env]:
-    """One env per task, dense reward, the profile's time limit."""
-    return [make_env(setting, task, max_episode_steps=params.budget.max_episode_steps) for task in tasks]
+    """One env per task, dense reward, the profile's time limit and the params' task definition."""
+    definition = params.task_definition.value
+    return [
+        make_env(setting, task, max_episode_steps=params.budget.max_episode_steps, definition=definition)
+        for task in tasks
+    ]
 
 
 def policies_path(root: Path, setting: str) -> Path:
@@ -36,6 +41,12 @@ def dataset_path(root: Path, setting: str) -> Path:
 
 def translators_path(root: Path, setting: str) -> Path:
     return root / "data" / "translators" / setting
+
+
+def policies_meta(params: Params, setting: str) -> dict[str, Any]:
+    """What the per-task policies' checkpoint says it holds; loading checks every field."""
+    tasks = list(params.transfer[setting].tasks)
+    return {"setting": setting, "tasks": tasks, "task_definition": params.task_definition.value}
 
 
 def task_policies(params: Params, setting: str, env: gymnasium.Env, path: Path) -> TD3:
@@ -51,7 +62,7 @@ def task_policies(params: Params, setting: str, env: gymnasium.Env, path: Path) 
         n_seeds=n_tasks,
     )
     try:
-        agent.load(path, {"setting": setting, "tasks": list(params.transfer[setting].tasks)})
+        agent.load(path, policies_meta(params, setting))
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from pipeline.envs import SETTINGS, DelayedReward, check_task, make_env, make_raw_env
+from pipeline.envs import DEFINITIONS, SETTINGS, DelayedReward, check_task, make_env, make_raw_env
+from pipeline.envs.families import ANT_LEG_ACTUATORS
 
 # Two different tasks per setting; the first differs from the second in the physics only.
 TASK_PAIRS = {
@@ -64,12 +65,12 @@ def rollout(env, seed=0, n_steps=N_STEPS):
     return np.array(observations), np.array(rewards)
 
 
-def model_of(setting, task):
-    return make_env(setting, task).unwrapped.model
+def model_of(setting, task, definition="paper"):
+    return make_env(setting, task, definition=definition).unwrapped.model
 
 
-def stock_model(setting):
-    return make_raw_env(setting).unwrapped.model
+def stock_model(setting, definition="paper"):
+    return make_raw_env(setting, definition=definition).unwrapped.model
 
 
 # --- tasks differ, a task is reproducible -----------------------------------------------
@@ -93,9 +94,10 @@ def test_same_task_gives_identical_trajectories(setting, task):
 # --- gymnasium API and spaces -----------------------------------------------------------
 
 
+@pytest.mark.parametrize("definition", DEFINITIONS)
 @pytest.mark.parametrize(("setting", "task"), ALL_TASKS, ids=task_id)
-def test_env_checker_passes(setting, task):
-    env = make_env(setting, task, delay=3, max_episode_steps=N_STEPS)
+def test_env_checker_passes(setting, task, definition):
+    env = make_env(setting, task, delay=3, max_episode_steps=N_STEPS, definition=definition)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         warnings.filterwarnings("ignore", message=r".*A Box observation space (minimum|maximum) value is")
@@ -119,37 +121,39 @@ def test_spaces_are_the_stock_ones_for_every_task(setting):
 # --- the physics of each family -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [0.04, STOCK_HOPPER_SIZE, 0.06])
-def test_hopper_size_scales_mass_as_cube(size):
+@pytest.mark.parametrize("size", [0.04, 0.06])
+def test_hopper_size_v5_scales_mass_as_cube(size):
     stock_mass = gymnasium.make("Hopper-v5").unwrapped.model.body_mass.sum()
-    total = model_of("hopper-size", size).body_mass.sum()
+    total = model_of("hopper-size", size, "gymnasium_v5").body_mass.sum()
     assert total == pytest.approx(stock_mass * (size / STOCK_HOPPER_SIZE) ** 3, rel=1e-6)
 
 
-def test_hopper_mass_grows_with_size():
-    totals = [model_of("hopper-size", size).body_mass.sum() for size in (0.03, 0.04, 0.05, 0.06, 0.08)]
+@pytest.mark.parametrize("definition", DEFINITIONS)
+def test_hopper_mass_grows_with_size(definition):
+    totals = [model_of("hopper-size", size, definition).body_mass.sum() for size in (0.03, 0.04, 0.05, 0.06, 0.08)]
     assert np.all(np.diff(totals) > 0)
 
 
-def test_hopper_stock_size_is_stock_hopper():
+@pytest.mark.parametrize("definition", DEFINITIONS)
+def test_hopper_stock_size_is_stock_hopper(definition):
     stock = gymnasium.make("Hopper-v5").unwrapped.model
-    model = model_of("hopper-size", STOCK_HOPPER_SIZE)
+    model = model_of("hopper-size", STOCK_HOPPER_SIZE, definition)
     assert model.body_mass.sum() == pytest.approx(stock.body_mass.sum(), rel=1e-12)
     np.testing.assert_allclose(model.body_mass, stock.body_mass, rtol=1e-12)
     np.testing.assert_allclose(model.body_inertia, stock.body_inertia, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(model.geom_size, stock.geom_size, rtol=1e-12)
 
 
+def geom_size(model, name):
+    return model.geom_size[model.geom(name).id]
+
+
 @pytest.mark.parametrize("size", [0.04, 0.06])
-def test_hopper_size_scales_geometry_and_healthy_height(size):
+def test_hopper_size_v5_scales_geometry_and_healthy_height(size):
     scale = size / STOCK_HOPPER_SIZE
     stock = gymnasium.make("Hopper-v5").unwrapped.model
-    env = make_env("hopper-size", size).unwrapped
+    env = make_env("hopper-size", size, definition="gymnasium_v5").unwrapped
     model = env.model
-
-    def geom_size(m, name):
-        return m.geom_size[m.geom(name).id]
-
     assert geom_size(model, "torso_geom")[0] == pytest.approx(size, rel=1e-12)
     # capsule half-length: the link length follows the radius
     assert geom_size(model, "thigh_geom")[1] == pytest.approx(geom_size(stock, "thigh_geom")[1] * scale, rel=1e-12)
@@ -157,12 +161,87 @@ def test_hopper_size_scales_geometry_and_healthy_height(size):
     assert env._healthy_z_range[0] == pytest.approx(0.7 * scale, rel=1e-12)
 
 
+@pytest.mark.parametrize("size", [0.03, 0.07])
+def test_hopper_size_paper_changes_the_radii_only(size):
+    """The authors' XMLs: torso and thigh radius s, leg 0.8 s, foot 1.2 s; lengths and positions stay."""
+    stock = gymnasium.make("Hopper-v5").unwrapped.model
+    model = model_of("hopper-size", size)
+    for name, ratio in (("torso_geom", 1.0), ("thigh_geom", 1.0), ("leg_geom", 0.8), ("foot_geom", 1.2)):
+        assert geom_size(model, name)[0] == pytest.approx(ratio * size, rel=1e-12), name
+        assert geom_size(model, name)[1] == pytest.approx(geom_size(stock, name)[1], rel=1e-12), name
+    np.testing.assert_allclose(model.body_pos, stock.body_pos, rtol=1e-12)
+    np.testing.assert_allclose(model.qpos0, stock.qpos0, rtol=1e-12)
+    # masses follow the geometry: a capsule of radius r and half-length h has volume pi r^2 (2h + 4r/3)
+    torso = model.body("torso").id
+    r, h = geom_size(model, "torso_geom")[:2]
+    r0, h0 = geom_size(stock, "torso_geom")[:2]
+    expected = stock.body_mass[torso] * (r**2 * (2 * h + 4 * r / 3)) / (r0**2 * (2 * h0 + 4 * r0 / 3))
+    assert model.body_mass[torso] == pytest.approx(expected, rel=1e-6)
+
+
 @pytest.mark.parametrize("scale", [0.5, 1.0, 1.5])
-def test_halfcheetah_mass_scales_every_body(scale):
+def test_halfcheetah_mass_paper_scales_masses_only(scale):
     stock = stock_model("halfcheetah-mass")
     model = model_of("halfcheetah-mass", scale)
     np.testing.assert_allclose(model.body_mass, stock.body_mass * scale, rtol=1e-12)
+    np.testing.assert_array_equal(model.body_inertia, stock.body_inertia)
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0, 1.5])
+def test_halfcheetah_mass_v5_scales_masses_and_inertias(scale):
+    stock = stock_model("halfcheetah-mass", "gymnasium_v5")
+    model = model_of("halfcheetah-mass", scale, "gymnasium_v5")
+    np.testing.assert_allclose(model.body_mass, stock.body_mass * scale, rtol=1e-12)
     np.testing.assert_allclose(model.body_inertia, stock.body_inertia * scale, rtol=1e-12)
+
+
+# --- the paper's reward and termination -------------------------------------------------
+
+# (setting, task): the per-step constant and the control-cost weight of the authors' env
+PAPER_REWARD = {
+    ("ant-damping", 2.0): (0.05, 0.005),
+    ("ant-cripple", 1): (0.05, 0.0),
+    ("hopper-size", 0.04): (1.0, 0.001),
+    ("halfcheetah-armature", 0.5): (0.0, 0.1),
+    ("halfcheetah-mass", 1.5): (0.0, 0.1),
+}
+
+
+@pytest.mark.parametrize(("setting", "task"), PAPER_REWARD, ids=task_id)
+def test_paper_reward_is_forward_velocity_plus_constant_minus_control_and_never_ends(setting, task):
+    """1000 random steps (which topple Ant and Hopper): no early end; reward = forward velocity + the constant
+    - weight |a|^2, with no contact cost."""
+    constant, weight = PAPER_REWARD[(setting, task)]
+    env = make_env(setting, task)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+        _, reward, terminated, truncated, info = env.step(action)
+        assert not terminated
+        assert reward == pytest.approx(info["reward_forward"] + constant - weight * np.square(action).sum(), abs=1e-6)
+        assert info["reward_forward"] == pytest.approx(info["x_velocity"], abs=1e-9)
+        assert info.get("reward_contact", 0.0) == 0.0
+    assert truncated
+
+
+@pytest.mark.parametrize(("setting", "task"), [("ant-damping", 2.0), ("hopper-size", 0.04)], ids=task_id)
+def test_gymnasium_v5_definition_ends_unhealthy_episodes(setting, task):
+    env = make_env(setting, task, definition="gymnasium_v5")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    ended = False
+    for _ in range(1000):
+        _, _, terminated, truncated, _ = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+        if terminated or truncated:
+            ended = terminated
+            break
+    assert ended
+
+
+def test_unknown_definition_names_the_allowed_ones():
+    with pytest.raises(ValueError, match="gymnasium_v5"):
+        make_env("halfcheetah-armature", 0.1, definition="v4")
 
 
 @pytest.mark.parametrize("armature", [0.1, 0.5])
@@ -180,6 +259,22 @@ def test_ant_damping_follows_cadms_dof_pattern_leg_1_by_s_legs_2_to_4_by_its_inv
     assert (stock[6:] > 0).all()
     np.testing.assert_allclose(damping[6:8], stock[6:8] * scale, rtol=1e-12)  # leg 1 (hip_1, ankle_1)
     np.testing.assert_allclose(damping[8:14], stock[8:14] / scale, rtol=1e-12)  # legs 2-4
+
+
+@pytest.mark.parametrize("leg", [0, 3])
+def test_ant_cripple_actions_on_the_crippled_leg_have_no_effect(leg):
+    """The authors mask the crippled leg's actions to 0: any action there gives the same rollout."""
+    env_a, env_b = make_env("ant-cripple", leg), make_env("ant-cripple", leg)
+    env_a.reset(seed=3)
+    env_b.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        action = rng.uniform(-1, 1, 8).astype(np.float32)
+        other = action.copy()
+        other[list(ANT_LEG_ACTUATORS[leg])] = rng.uniform(-1, 1, 2)
+        obs_a, reward_a, *_ = env_a.step(action)
+        obs_b, reward_b, *_ = env_b.step(other)
+        assert np.array_equal(obs_a, obs_b) and reward_a == reward_b
 
 
 @pytest.mark.parametrize("leg", [None, 0, 1, 2, 3])

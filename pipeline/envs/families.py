@@ -1,8 +1,16 @@
 """The paper's five task families: one MuJoCo robot, dynamics varied by one parameter.
 
-Reward function, observation and action spaces are those of the Gymnasium v5 env and are
-the same for every task of a family; only the physics changes. See README "Task families"
-for the values used and why.
+Observation and action spaces and the reward function are the same for every task of a family;
+only the physics changes. Each family has two task definitions (`DEFINITIONS`):
+
+- `paper`: the authors' envs, behind the paper's numbers (docs/settings.md): HalfCheetah as
+  Gymnasium v5; Ant rewarded forward velocity + 0.05 per step (- 0.005 |a|^2 for ant-damping, no
+  control cost for ant-cripple), no contact cost; Hopper forward velocity + 1 - 0.001 |a|^2; no env
+  ever terminates early; halfcheetah-mass scales body masses only; hopper-size changes the capsule
+  radii only.
+- `gymnasium_v5`: the stock Gymnasium v5 reward and termination (Ant +1 per healthy step, -0.5
+  |a|^2, contact cost; Ant and Hopper end when unhealthy); halfcheetah-mass scales masses and
+  inertias; hopper-size scales the whole body.
 """
 
 from __future__ import annotations
@@ -58,6 +66,12 @@ def _set_armature(model: mujoco.MjModel, armature: float) -> None:
 
 
 def _scale_mass(model: mujoco.MjModel, scale: float) -> None:
+    """The authors': body masses only (inertias stay, so the bodies' mass distribution changes)."""
+    model.body_mass[:] = model.body_mass * scale
+    _recompute_constants(model)
+
+
+def _scale_mass_and_inertia(model: mujoco.MjModel, scale: float) -> None:
     model.body_mass[:] = model.body_mass * scale
     model.body_inertia[:] = model.body_inertia * scale
     _recompute_constants(model)
@@ -75,36 +89,89 @@ def _cripple_ant_leg(model: mujoco.MjModel, leg: int | None) -> None:
         model.actuator_gear[list(ANT_LEG_ACTUATORS[leg]), 0] = 0.0
 
 
+DEFINITIONS = ("paper", "gymnasium_v5")
+NEVER_UNHEALTHY = (-math.inf, math.inf)
+# the authors' Ant: forward velocity + 0.05 per step, no contact cost, never ends early, 27-dim observation
+_PAPER_ANT = {
+    "healthy_reward": 0.05,
+    "contact_cost_weight": 0.0,
+    "terminate_when_unhealthy": False,
+    "healthy_z_range": NEVER_UNHEALTHY,  # so the 0.05 comes every step, as the authors' constant
+    "include_cfrc_ext_in_observation": False,
+}
+# the authors' Hopper: forward velocity + 1 - 0.001 |a|^2 (v5's weights) every step, never ends early
+_PAPER_HOPPER = {
+    "terminate_when_unhealthy": False,
+    "healthy_state_range": NEVER_UNHEALTHY,
+    "healthy_z_range": NEVER_UNHEALTHY,
+    "healthy_angle_range": NEVER_UNHEALTHY,
+}
+
+
+@dataclass(frozen=True)
+class Definition:
+    """How one task definition builds a task from a stock Gymnasium v5 env: the env's kwargs and
+    the physics change `apply(model, task)`, or an `env_class(task, **kwargs)` that builds its own model."""
+
+    apply: Callable[[mujoco.MjModel, Any], None] | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    env_class: Callable[..., gymnasium.Env] | None = None
+
+
 @dataclass(frozen=True)
 class TaskFamily:
-    """How to build any task of one setting from a stock Gymnasium v5 env."""
+    """One setting: its stock env, its task check and its task definitions (keys of DEFINITIONS)."""
 
     base_env_id: str
     check_task: Callable[[Task], None]
-    apply: Callable[[mujoco.MjModel, Any], None] | None
-    base_kwargs: dict[str, Any] = field(default_factory=dict)
-    env_class: Callable[..., gymnasium.Env] | None = None  # built as env_class(task, **kwargs)
+    definitions: dict[str, Definition]
+
+    def definition(self, name: str) -> Definition:
+        if name not in self.definitions:
+            raise ValueError(f"unknown task definition {name!r}; allowed: {', '.join(self.definitions)}")
+        return self.definitions[name]
+
+
+def _same_definitions(definition: Definition) -> dict[str, Definition]:
+    return dict.fromkeys(DEFINITIONS, definition)
 
 
 SETTINGS: dict[str, TaskFamily] = {
     "halfcheetah-armature": TaskFamily(
-        "HalfCheetah-v5", _positive_scalar("halfcheetah-armature task (armature)"), _set_armature
+        "HalfCheetah-v5",
+        _positive_scalar("halfcheetah-armature task (armature)"),
+        _same_definitions(Definition(_set_armature)),  # the authors' HalfCheetah is v5's
     ),
     "halfcheetah-mass": TaskFamily(
-        "HalfCheetah-v5", _positive_scalar("halfcheetah-mass task (mass scale)"), _scale_mass
+        "HalfCheetah-v5",
+        _positive_scalar("halfcheetah-mass task (mass scale)"),
+        {"paper": Definition(_scale_mass), "gymnasium_v5": Definition(_scale_mass_and_inertia)},
     ),
     "ant-damping": TaskFamily(
         "Ant-v5",
         _positive_scalar("ant-damping task (damping scale)"),
-        _scale_ant_damping,
-        {"include_cfrc_ext_in_observation": False},
+        {
+            "paper": Definition(_scale_ant_damping, {**_PAPER_ANT, "ctrl_cost_weight": 0.005}),
+            "gymnasium_v5": Definition(_scale_ant_damping, {"include_cfrc_ext_in_observation": False}),
+        },
     ),
-    "ant-cripple": TaskFamily("Ant-v5", _check_leg, _cripple_ant_leg, {"include_cfrc_ext_in_observation": False}),
+    "ant-cripple": TaskFamily(
+        "Ant-v5",
+        _check_leg,
+        {
+            "paper": Definition(_cripple_ant_leg, {**_PAPER_ANT, "ctrl_cost_weight": 0.0}),
+            "gymnasium_v5": Definition(_cripple_ant_leg, {"include_cfrc_ext_in_observation": False}),
+        },
+    ),
     "hopper-size": TaskFamily(
         "Hopper-v5",
         _positive_scalar("hopper-size task (torso radius)"),
-        None,
-        env_class=hopper_size.HopperSizeEnv,
+        {
+            "paper": Definition(
+                kwargs={**_PAPER_HOPPER, "scaling": "radius_only"}, env_class=hopper_size.HopperSizeEnv
+            ),
+            "gymnasium_v5": Definition(kwargs={"scaling": "whole_body"}, env_class=hopper_size.HopperSizeEnv),
+        },
     ),
 }
 
@@ -126,16 +193,17 @@ def env_id(setting: str) -> str:
     return f"mcat/{setting}-v0"
 
 
-def build_task_env(setting: str, task: Task, **kwargs: Any) -> gymnasium.Env:
+def build_task_env(setting: str, task: Task, definition: str = "paper", **kwargs: Any) -> gymnasium.Env:
     """Entry point of the registered ids: the unwrapped MuJoCo env of one task."""
     fam = family(setting)
     fam.check_task(task)
-    if fam.env_class is not None:
-        return fam.env_class(task, **fam.base_kwargs, **kwargs)
+    how = fam.definition(definition)
+    if how.env_class is not None:
+        return how.env_class(task, **how.kwargs, **kwargs)
     stock_class = load_env_creator(gymnasium.spec(fam.base_env_id).entry_point)
-    env = stock_class(**fam.base_kwargs, **kwargs)
-    if fam.apply is not None:
-        fam.apply(env.model, task)
+    env = stock_class(**how.kwargs, **kwargs)
+    if how.apply is not None:
+        how.apply(env.model, task)
     return env
 
 
@@ -151,21 +219,34 @@ def register_settings() -> None:
             )
 
 
-def make_raw_env(setting: str, *, max_episode_steps: int | None = None) -> gymnasium.Env:
-    """The stock Gymnasium env a setting is built on (same kwargs), for benchmarks and baselines."""
-    fam = family(setting)
-    return gymnasium.make(fam.base_env_id, max_episode_steps=max_episode_steps, **fam.base_kwargs)
+def make_raw_env(setting: str, *, definition: str = "paper", max_episode_steps: int | None = None) -> gymnasium.Env:
+    """The stock Gymnasium env a setting is built on (the definition's kwargs), for benchmarks and baselines.
+
+    hopper-size builds its own model, so its raw env is the stock Hopper-v5."""
+    how = family(setting).definition(definition)
+    kwargs = {} if how.env_class is not None else how.kwargs
+    return gymnasium.make(family(setting).base_env_id, max_episode_steps=max_episode_steps, **kwargs)
 
 
-def make_env(setting: str, task: Task, *, delay: int = 0, max_episode_steps: int | None = None) -> gymnasium.Env:
+def make_env(
+    setting: str,
+    task: Task,
+    *,
+    delay: int = 0,
+    max_episode_steps: int | None = None,
+    definition: str = "paper",
+) -> gymnasium.Env:
     """Build the task `task` of `setting`, with rewards delayed by `delay` steps (0 or 1: dense).
 
     `task` is the setting's physics parameter: the armature value, the mass scale, the
     damping scale, the crippled leg index (0-3) or None, or the hopper's torso radius.
+    `definition` picks the reward, termination and physics change: the authors' (`paper`, the
+    default) or Gymnasium v5's (`gymnasium_v5`); see DEFINITIONS.
     Episodes are truncated at `max_episode_steps` (default 1000, as the stock envs).
     `info["dense_reward"]` always holds the dense reward of the step.
     """
     check_task(setting, task)
+    family(setting).definition(definition)
     register_settings()
-    env = gymnasium.make(env_id(setting), task=task, max_episode_steps=max_episode_steps)
+    env = gymnasium.make(env_id(setting), task=task, definition=definition, max_episode_steps=max_episode_steps)
     return DelayedReward(env, delay)
