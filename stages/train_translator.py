@@ -6,7 +6,9 @@ and the multi-task translator for Fig. 5. Every fit runs the profile's transfer_
 transfer_updates_per_epoch. Writes data/translators/<setting>/seed<k>.pt and the losses per
 epoch to reports/transfer/<setting>/losses.csv (seed, model, epoch, loss, value); after every
 epoch of each translator, its transferred policy's return on Table 1's pair (eval_episodes
-episodes) to epoch_returns.csv (seed, model, epoch, mean_return, stderr).
+episodes) to epoch_returns.csv (seed, model, epoch, mean_return, stderr). The last
+`translator.heldout_share` of each task's episodes are held out of every fit: losses.csv also
+holds each fit's loss on them after every epoch (`<loss>_heldout`), to show where a fit flattens.
 
 Resumable: after every fit, the models, the sampling generator and the loss rows are saved to
 .resume/train_translator/<setting>/state.pt; a rerun with the same params and dataset continues
@@ -44,7 +46,7 @@ from pipeline.transfer.fit import (
     task_features,
 )
 from pipeline.transfer.policy import Route, Translate, routed_policy
-from pipeline.transfer.windows import Windows, task_data
+from pipeline.transfer.windows import Windows, split_heldout, task_data
 from stages.common import argument_parser, load_params_or_exit, resume_folder, run_fingerprint, write_csv
 from stages.transfer_common import (
     dataset_path,
@@ -80,9 +82,13 @@ def main(argv: list[str] | None = None) -> None:
 
     budget = params.budget
     schedule = Schedule(budget.transfer_epochs, budget.transfer_updates_per_epoch)
-    data = [task_data(transitions, k) for k in range(len(spec.tasks))]
+    splits = [split_heldout(task_data(transitions, k), params.translator.heldout_share) for k in range(len(spec.tasks))]
+    data, heldout = [train for train, _ in splits], [held for _, held in splits]
     source, target = (data[spec.tasks.index(t)] for t in spec.pair)
-    windows = [Windows(d, params.context.history, params.forward_model.future_steps) for d in data]
+    held_source, held_target = (heldout[spec.tasks.index(t)] for t in spec.pair)
+    history, future = params.context.history, params.forward_model.future_steps
+    windows = [Windows(d, history, future) for d in data]
+    held_windows = None if None in heldout else [Windows(d, history, future) for d in heldout]
     losses_csv = root / "reports" / "transfer" / args.setting / "losses.csv"
     eval_csv = root / "reports" / "transfer" / args.setting / "epoch_returns.csv"
     pair_index = [spec.tasks.index(t) for t in spec.pair]
@@ -102,7 +108,14 @@ def main(argv: list[str] | None = None) -> None:
         pair_forward = models.pair_forward
         return [
             lambda: fit_forward_model(
-                pair_forward, target, forward, schedule, norm_data=[source], on_epoch=log("pair_forward"), **kw
+                pair_forward,
+                target,
+                forward,
+                schedule,
+                norm_data=[source],
+                on_epoch=log("pair_forward"),
+                heldout=held_target,
+                **kw,
             ),
             lambda: fit_translator(
                 models.pair_translator,
@@ -111,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
                 translator,
                 schedule,
                 on_epoch=log("pair_translator", models.pair_translator),
+                heldout=None if held_source is None else [held_source],
                 **kw,
             ),
             lambda: train_cycle_translator(
@@ -131,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
                 forward,
                 schedule,
                 on_epoch=log("context_forward"),
+                heldout=held_windows,
                 **kw,
             ),
             lambda: state["features"].copy_(
@@ -144,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
                 schedule,
                 features=state["features"],
                 on_epoch=log("translator", lambda s, a: models.translator(s, a, *state["features"][pair_index])),
+                heldout=None if None in heldout else heldout,
                 **kw,
             ),
         ]

@@ -25,16 +25,17 @@ def test_defaults_follow_the_design() -> None:
     assert (forward.hidden, forward.layers, forward.future_steps, forward.lr) == (200, 4, 10, 3e-4)
     assert (forward.max_logvar, forward.min_logvar, forward.logvar_bound_weight) == (0.5, -10.0, 0.01)
     assert (translator.embed, translator.hidden, translator.layers) == (128, 256, 2)
-    assert translator.lr == [3e-4, 5e-5, 1e-5] and translator.loss is TranslatorLoss.nll
+    assert translator.lr == [3e-4, 5e-5, 1e-5] and translator.lr_shares == [1.0, 2.0, 3.0]
+    assert translator.loss is TranslatorLoss.mean_l1  # the loss behind the paper's numbers, not gameable
     assert ContextConfig().hidden is not context.hidden  # no shared mutable default
 
 
 def test_structured_config_merges_yaml_values() -> None:
     raw = OmegaConf.create(
-        "translator:\n  loss: mean_l1\n  lr: [1.0e-3, 1.0e-4]\ncontext:\n  hidden: [64, 32]\nforward:\n  layers: 3\n"
+        "translator:\n  loss: nll\n  lr: [1.0e-3, 1.0e-4]\ncontext:\n  hidden: [64, 32]\nforward:\n  layers: 3\n"
     )
     models: Models = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Models), raw))
-    assert models.translator.loss is TranslatorLoss.mean_l1 and models.translator.lr == [1e-3, 1e-4]
+    assert models.translator.loss is TranslatorLoss.nll and models.translator.lr == [1e-3, 1e-4]
     assert models.context.hidden == [64, 32] and models.forward.layers == 3
     assert range_errors(models) == []
     with pytest.raises(ValidationError):

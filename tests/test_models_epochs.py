@@ -87,3 +87,33 @@ def test_rejects_an_empty_schedule(schedule: Schedule) -> None:
 
     with pytest.raises(ValueError, match="epochs and updates_per_epoch must be >= 1"):
         run_epochs(schedule, update, name="test")
+
+
+def test_shares_set_the_phase_lengths_the_authors_one_sixth_one_third_one_half() -> None:
+    rates = [phase_lr([3.0, 2.0, 1.0], epoch, 30, [1.0, 2.0, 3.0]) for epoch in range(30)]
+    assert rates == [3.0] * 5 + [2.0] * 10 + [1.0] * 15
+    assert [phase_lr([3.0, 2.0, 1.0], e, 12, [1.0, 2.0, 3.0]) for e in range(12)] == [3.0] * 2 + [2.0] * 4 + [1.0] * 6
+
+
+def test_equal_shares_are_the_equal_split() -> None:
+    for epochs in range(1, 13):
+        assert [phase_lr([3.0, 2.0, 1.0], e, epochs, [1.0, 1.0, 1.0]) for e in range(epochs)] == rates_over(
+            [3.0, 2.0, 1.0], epochs
+        )
+
+
+@pytest.mark.parametrize("shares", [[1.0, 2.0], [1.0, 0.0, 1.0]])
+def test_shares_need_one_positive_share_per_rate(shares: list[float]) -> None:
+    with pytest.raises(ValueError, match="share"):
+        phase_lr([3.0, 2.0, 1.0], 0, 6, shares)
+
+
+def test_heldout_losses_join_each_epochs_means() -> None:
+    calls = []
+    history = run_epochs(
+        Schedule(2, 3),
+        lambda epoch: {"fit": torch.tensor(1.0)},
+        name="x",
+        heldout=lambda: calls.append(1) or {"fit_heldout": 2.0},
+    )
+    assert history == [{"fit": 1.0, "fit_heldout": 2.0}] * 2 and len(calls) == 2

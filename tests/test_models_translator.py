@@ -117,3 +117,51 @@ def test_context_conditioned_translator_shapes_and_checks() -> None:
         translator(s, a)
     with pytest.raises(ValueError, match="no context"):
         ActionTranslator(OBS, ACT, LOW, HIGH)(s, a, z_src, z_tgt)
+
+
+class UnsureAwayFromData(torch.nn.Module):
+    """A toy target F, accurate near its data (actions near 0) and ever less sure away from it: mean = a
+    on every Δs dimension, log-variance -4 + 4 |a|^2, so that it is largest at the action bounds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, states: torch.Tensor, actions: torch.Tensor, z: torch.Tensor | None = None):
+        mean = self.gain * actions.mean(-1, keepdim=True).expand(*actions.shape[:-1], OBS)
+        logvar = (-4.0 + 4.0 * actions.square().mean(-1, keepdim=True)).expand_as(mean)
+        return mean, logvar
+
+
+def share_at_bounds(kind: TranslatorLoss, hold_variance: bool) -> float:
+    """Train H through the toy F on source Δs that F's mean can reach from interior actions (about
+    0.3 s_0) but that carry unpredictable noise; return the share of H's action components at the bounds."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(1)
+    model = UnsureAwayFromData()
+    translator = ActionTranslator(OBS, ACT, LOW, HIGH)
+    states = torch.randn(4096, OBS, generator=generator)
+    translator.state_norm.fit(states)
+    actions = torch.rand(4096, ACT, generator=generator) * 2 - 1
+    deltas = 0.3 * states[:, :1].expand(-1, OBS) + 2 * torch.randn(4096, OBS, generator=generator)
+    optimizer = torch.optim.Adam(translator.parameters(), lr=1e-3)
+    for _ in range(600):
+        idx = torch.randint(0, 4096, (256,), generator=generator)
+        loss = translator_loss(
+            translator, model, states[idx], actions[idx], deltas[idx], kind=kind, hold_variance=hold_variance
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float((translator(states, actions).abs() > 0.99).float().mean())
+
+
+@pytest.mark.parametrize("kind", list(TranslatorLoss))
+def test_shipped_losses_do_not_drive_actions_to_where_f_is_unsure(kind: TranslatorLoss) -> None:
+    assert share_at_bounds(kind, hold_variance=True) < 0.05
+
+
+def test_eq3_with_f_variance_free_drives_actions_to_the_bounds() -> None:
+    """The mechanism the shipped losses remove: the NLL falls as H moves where F's variance is large."""
+    assert share_at_bounds(TranslatorLoss.nll, hold_variance=False) > 0.8

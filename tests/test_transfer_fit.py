@@ -26,7 +26,7 @@ LOW, HIGH = -torch.ones(ACT), torch.ones(ACT)
 B = torch.tensor([[1.0, 0.5], [-0.5, 1.0], [0.3, -0.8]])  # Δs = sign * B a
 TOLERANCE = 0.15  # mean |ã - (-a)| over actions in [-0.8, 0.8] (H's tanh saturates at the bounds)
 FORWARD = ForwardModelConfig(hidden=32, layers=2, lr=3e-3, batch_size=100, future_steps=2)
-TRANSLATOR = TranslatorConfig(embed=16, hidden=32, layers=1, lr=[3e-3, 1e-3])
+TRANSLATOR = TranslatorConfig(embed=16, hidden=32, layers=1, lr=[3e-3, 1e-3], lr_shares=[1.0, 1.0])
 
 
 def synthetic_task(sign: float, episodes: int, length: int, generator: torch.Generator) -> TaskData:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from pipeline.data.dataset import DatasetInfo, Transitions, write_dataset
-from pipeline.transfer.windows import Window, Windows, task_data
+from pipeline.transfer.windows import Window, Windows, split_heldout, task_data
 
 OBS, ACT = 3, 2
 EPISODES = [(0, 5), (1, 3), (0, 9), (1, 12), (0, 6)]  # (task_index, length), in row order
@@ -216,3 +216,16 @@ def test_rejects_episodes_too_short_for_the_window(data: Transitions) -> None:
 def test_rejects_empty_history_or_future(data: Transitions, history: int, future: int) -> None:
     with pytest.raises(ValueError, match=">= 1"):
         Windows(task_data(data, 0), history, future)
+
+
+@pytest.mark.parametrize(("share", "held_episodes"), [(0.0, 0), (0.1, 1), (0.5, 2), (0.99, 2)])
+def test_heldout_split_keeps_whole_episodes_from_the_end_and_never_all(share: float, held_episodes: int) -> None:
+    data = task_data(make_transitions(), 0)
+    starts = torch.nonzero(data.frame == 0).flatten().tolist()
+    train, held = split_heldout(data, share)
+    if held_episodes == 0:
+        assert held is None and train is data
+        return
+    cut = starts[len(starts) - held_episodes]
+    assert torch.equal(train.states, data.states[:cut]) and torch.equal(held.states, data.states[cut:])
+    assert int(held.frame[0]) == 0 and len(train.states) > 0

@@ -15,8 +15,11 @@ from pipeline.schema import bounded
 
 
 class TranslatorLoss(Enum):
-    nll = "nll"  # the paper's eq. 3: -log F(Δs_src | s, H(s, a_src, z_src, z_tgt), z_tgt)
-    mean_l1 = "mean_l1"  # the authors' code: |mean of F - Δs_src| on normalized Δs
+    """H's objective through the frozen target F. Neither lets H lower the loss by moving to actions where
+    F is unsure: read literally, eq. 3 with F's action-dependent variance does (docs/translator.md)."""
+
+    mean_l1 = "mean_l1"  # the authors' code, behind the paper's numbers: |mean of F - Δs_src| on normalized Δs
+    nll = "nll"  # eq. 3, -log F(Δs_src | s, H(s, a_src, z_src, z_tgt), z_tgt), F's variance held fixed for H
 
 
 @dataclass
@@ -48,9 +51,11 @@ class TranslatorConfig:
     embed: int = bounded(128, ge=1)  # width of the ReLU layer each input (s, a, z_src, z_tgt) goes through
     hidden: int = bounded(256, ge=1)  # width of the hidden layers after the concatenation
     layers: int = bounded(2, ge=1)  # hidden layers after the concatenation
-    loss: TranslatorLoss = TranslatorLoss.nll  # training objective; see TranslatorLoss
-    lr: List[float] = field(default_factory=lambda: [3e-4, 5e-5, 1e-5])  # Adam lr per phase; equal epoch shares
+    loss: TranslatorLoss = TranslatorLoss.mean_l1  # training objective; see TranslatorLoss
+    lr: List[float] = field(default_factory=lambda: [3e-4, 5e-5, 1e-5])  # Adam lr per phase (the authors')
+    lr_shares: List[float] = field(default_factory=lambda: [1.0, 2.0, 3.0])  # phases' epoch shares: 1/6, 1/3, 1/2
     batch_size: int = bounded(256, ge=1)  # source transitions per update
+    heldout_share: float = bounded(0.1, ge=0, lt=1)  # train_translator: share of each task's episodes held out
 
 
 @dataclass

@@ -86,20 +86,26 @@ def translator_loss(
     source_deltas: torch.Tensor,
     z_src: torch.Tensor | None = None,
     z_tgt: torch.Tensor | None = None,
-    kind: TranslatorLoss = TranslatorLoss.nll,
+    kind: TranslatorLoss = TranslatorLoss.mean_l1,
+    *,
+    hold_variance: bool = True,
 ) -> torch.Tensor:
     """How well F on the target task, given the translated action, predicts the source transition's
     normalized Δs `source_deltas` (forward_model.delta_norm(s'_src - s)).
 
     Gradients reach only H: F's parameters enter as detached copies (F stays trainable elsewhere),
-    and the task features are detached (C is fixed while H trains, paper Sec. 3.4)."""
+    and the task features are detached (C is fixed while H trains, paper Sec. 3.4). With `nll`, F's
+    predicted log-variance is also held fixed (`hold_variance`), so H can lower the loss only by
+    moving F's mean onto the source Δs. `hold_variance=False` is eq. 3 read literally: H then also
+    lowers the loss by moving where F is unsure (large variance), e.g. to the action bounds; it exists
+    to show that (tests/test_models_translator.py, docs/translator.md), not to train with."""
     z_src = None if z_src is None else z_src.detach()
     z_tgt = None if z_tgt is None else z_tgt.detach()
     translated = translator(states, source_actions, z_src, z_tgt)
     frozen = {name: p.detach() for name, p in forward_model.named_parameters()}
     mean, logvar = functional_call(forward_model, frozen, (states, translated, z_tgt))
     if kind is TranslatorLoss.nll:
-        return nll(mean, logvar, source_deltas)
+        return nll(mean, logvar.detach() if hold_variance else logvar, source_deltas)
     if kind is TranslatorLoss.mean_l1:
         return (mean - source_deltas).abs().mean()
     raise ValueError(f"unknown translator loss {kind!r}")

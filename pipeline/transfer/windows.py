@@ -7,6 +7,7 @@ design.md section 3: the same z conditions every one of the M one-step predictio
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -41,6 +42,18 @@ def task_data(transitions: Transitions, task_index: int) -> TaskData:
         frame=torch.from_numpy(transitions.frame_index[rows].astype(np.int64)),
         steps_left=torch.from_numpy((end_of_row - np.arange(len(rows)) + 1).astype(np.int64)),
     )
+
+
+def split_heldout(data: TaskData, share: float) -> tuple[TaskData, TaskData | None]:
+    """(training rows, held-out rows): the last ceil(share x episodes) whole episodes held out, at least
+    one where share > 0, never all; (data, None) when share is 0 or the task has a single episode."""
+    starts = torch.nonzero(data.frame == 0).flatten()
+    episodes = len(starts)
+    held = min(math.ceil(share * episodes), episodes - 1)
+    if share <= 0 or held < 1:
+        return data, None
+    cut = int(starts[episodes - held])
+    return TaskData(*(t[:cut] for t in data)), TaskData(*(t[cut:] for t in data))
 
 
 class Window(NamedTuple):
