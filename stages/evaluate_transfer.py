@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import write_json
-from pipeline.evaluation import evaluate_policies, paired_improvement_pct, summarize
+from pipeline.evaluation import ReturnStats, evaluate_policies, paired_improvement_pct, summarize
 from pipeline.transfer.checkpoint import build_models, load_models
 from pipeline.transfer.policy import Route, routed_policy
 from stages.common import argument_parser, load_params_or_exit, write_csv
@@ -74,17 +75,23 @@ def main(argv: list[str] | None = None) -> None:
     reset_seeds = (params.seed + EVAL_SEED_OFFSET + seed_of * episodes).tolist()
     stats = evaluate_policies(routed_policy(agent, [source] * len(envs), routes), envs, episodes, reset_seeds)
     per_seed = np.array([s.mean for s in stats]).reshape(len(kinds), seeds)
-    table1 = {}
-    for name, returns in zip(kinds, per_seed, strict=True):
+    table1: dict[str, Any] = {}
+    for kind, (name, returns) in enumerate(zip(kinds, per_seed, strict=True)):
         summary = summarize(returns)
+        runs_of_kind = [s for s, of in zip(stats, kind_of, strict=True) if of == kind]
         table1[name] = {"mean": summary.mean, "stderr": summary.stderr, "per_seed": returns.tolist()}
+        table1[name] |= diagnostics(runs_of_kind)
         rows += [("table1", params.seed + k, spec.pair[0], spec.pair[1], name, r) for k, r in enumerate(returns)]
     source_mean = table1["source_policy"]["mean"]  # a ratio to a source return <= 0 reads as a gain: none then
     table1["ours_over_source"] = table1["ours"]["mean"] / source_mean if source_mean > 0 else None
-    print(
-        f"evaluate_transfer {args.setting} Table 1 {spec.pair[0]} -> {spec.pair[1]}: "
-        + ", ".join(f"{name} {table1[name]['mean']:.1f} ± {table1[name]['stderr']:.1f}" for name in kinds)
-    )
+    for name, other in (("ours_minus_source", "source_policy"), ("ours_minus_zhang_et_al", "zhang_et_al")):
+        difference = summarize(per_seed[kinds.index("ours")] - per_seed[kinds.index(other)])  # paired by seed
+        table1[name] = {"mean": difference.mean, "stderr": difference.stderr}
+    shown = [
+        f"{n} {table1[n]['mean']:.1f} ± {table1[n]['stderr']:.1f} ({table1[n]['at_bounds']:.0%} at bounds)"
+        for n in kinds
+    ]
+    print(f"evaluate_transfer {args.setting} Table 1 {spec.pair[0]} -> {spec.pair[1]}: " + ", ".join(shown))
 
     # Fig. 5: env e = (kind, seed, j, i); policy j on task i, kind 0 as is, 1 through the multi-task translator
     shape = (2, seeds, n_tasks, n_tasks)
@@ -106,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         j, i = tasks[source_of[e]], tasks[target_of[e]]
         rows.append(("fig5", params.seed + seed_of[e], j, i, names[kind_of[e]], value))
     improvement, stderr = paired_improvement_pct(returns[1], returns[0])  # [j, i], over the seeds' means
+    saturation = np.array([s.at_bounds for s in stats]).reshape(shape).mean(1)
     fig5 = {
         "tasks": tasks,
         "source_policy_return": returns[0].mean(0).tolist(),  # [j][i]: policy of task j on task i
@@ -113,6 +121,9 @@ def main(argv: list[str] | None = None) -> None:
         "improvement_pct": improvement.tolist(),
         "improvement_pct_stderr": stderr.tolist(),
         "pairs_improved": int((improvement > 0).sum()),
+        "off_diagonal_pairs_improved": int((improvement > 0)[~np.eye(n_tasks, dtype=bool)].sum()),
+        "source_policy_at_bounds": saturation[0].tolist(),  # [j][i]: share of action components at the bounds
+        "transferred_at_bounds": saturation[1].tolist(),
     }
     wall = time.perf_counter() - started
     write_csv(root / "reports" / "transfer" / args.setting / "returns.csv", RETURNS_HEADER, rows)
@@ -125,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
             "eval_episodes_per_seed": episodes,
             "translator_fit": f"{budget.transfer_epochs} x {budget.transfer_updates_per_epoch} updates",
             "translator_loss": params.translator.loss.value,
+            "task_definition": params.task_definition.value,
             "dataset_transitions_per_task": budget.collect_steps,
             "policy_pretrain_steps": budget.transfer_pretrain_steps,
             "pair": list(spec.pair),
@@ -133,8 +145,18 @@ def main(argv: list[str] | None = None) -> None:
             "wall_seconds": round(wall, 1),
         },
     )
-    improved = f"{fig5['pairs_improved']} of {n_tasks**2} pairs improved"
+    improved = f"{fig5['off_diagonal_pairs_improved']} of {n_tasks * (n_tasks - 1)} off-diagonal pairs improved"
     print(f"evaluate_transfer {args.setting} Fig. 5: {improved} ({wall:.0f} s)")
+
+
+def diagnostics(stats: list[ReturnStats]) -> dict[str, Any]:
+    """Over one policy's seeds: the share of action components at the bounds and the mean return's parts
+    (forward progress, control cost, ...): what tells a working translator from a bang-bang one."""
+    names = sorted({name for s in stats for name in s.reward_parts})
+    return {
+        "at_bounds": float(np.mean([s.at_bounds for s in stats])),
+        "reward_parts": {name: float(np.mean([s.reward_parts.get(name, 0.0) for s in stats])) for name in names},
+    }
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Stage plot: report tables and figures from the stages' small summaries (no training, no datasets).
 
 Transfer (paper 5.1): Table 1 (reports/tables/table1.md) and Fig. 5 (reports/figures/fig5_<setting>.png)
-from reports/metrics/transfer_<setting>.json. Meta-training (5.2, 5.3): Fig. 3
+from reports/metrics/transfer_<setting>.json, and the translator fits' curves
+(reports/figures/transfer_fits_<setting>.png) from reports/transfer/<setting>/{losses,epoch_returns}.csv.
+Meta-training (5.2, 5.3): Fig. 3
 (reports/figures/fig3_<setting>.png), Tables 2-4 (reports/tables/table{2,3,4}.md) and the context
 embeddings (reports/figures/embeddings_<setting>_<method>.png) from reports/meta/<setting>/<method>/.
 Also reports/README.md, which shows them all.
@@ -15,6 +17,7 @@ and reports/README.md) after them all.
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -22,14 +25,15 @@ from pathlib import Path
 from pipeline.atomic import write_text
 from pipeline.config import Params
 from pipeline.report.curves import read_embeddings, return_at, return_curve
-from pipeline.report.figures import embedding_scatter, fig3_curves, fig5_heatmap
+from pipeline.report.figures import embedding_scatter, fig3_curves, fig5_heatmap, transfer_fit_curves
 from pipeline.report.meta_tables import METHOD_LABELS, budget_label, table2_markdown, table3_markdown, table4_markdown
 from pipeline.report.paper import TABLE1, TABLE3_4_ENV_STEPS
-from pipeline.report.tables import table1_markdown
+from pipeline.report.tables import budget_line, table1_markdown
 from stages.common import argument_parser, load_params_or_exit
 
 OTHER_DELAYS = "reports/meta"  # delay-<delay>/<setting>/<method>/metrics.json of the meta_delay stages
 PARTS = ("all", "tables", "fig5", "fig3", "embeddings")
+TRANSFER_CSVS = ("losses.csv", "epoch_returns.csv")  # train_translator's, under reports/transfer/<setting>/
 
 
 def require(path: Path, stage: str) -> Path:
@@ -68,7 +72,7 @@ def figure_name(kind: str, setting: str, method: str | None = None) -> str:
 
 def figure_names(params: Params) -> list[str]:
     """Every figure `all` writes, under reports/, in the order reports/README.md shows them."""
-    names = [figure_name("fig5", setting) for setting in params.transfer]
+    names = [figure_name(kind, setting) for setting in params.transfer for kind in ("fig5", "transfer_fits")]
     for setting in params.meta_train.settings:
         names += [figure_name("embeddings", setting, method) for method in params.meta_train.methods]
         names.append(figure_name("fig3", setting))
@@ -76,8 +80,19 @@ def figure_names(params: Params) -> list[str]:
 
 
 def write_fig5(root: Path, setting: str) -> None:
+    """Fig. 5 and the fit curves of train_translator (figures/transfer_fits_<setting>.png)."""
     title = TABLE1[setting].label + f" ({setting})" if setting in TABLE1 else setting
-    fig5_heatmap(root / "reports" / figure_name("fig5", setting), transfer_metrics(root, setting), title)
+    metrics = transfer_metrics(root, setting)
+    fig5_heatmap(root / "reports" / figure_name("fig5", setting), metrics, title)
+    folder = root / "reports" / "transfer" / setting
+    losses, returns = (read_csv(require(folder / name, f"train_translator@{setting}")) for name in TRANSFER_CSVS)
+    path = root / "reports" / figure_name("transfer_fits", setting)
+    transfer_fit_curves(path, losses, returns, title, budget_line(metrics))
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
 
 
 def write_embeddings(params: Params, root: Path, setting: str, method: str) -> None:

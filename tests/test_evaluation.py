@@ -32,3 +32,31 @@ def test_summarize_gives_mean_and_standard_error_over_seeds() -> None:
     stats = summarize(np.array([1.0, 2.0, 3.0]))
     assert stats.mean == pytest.approx(2.0)
     assert stats.stderr == pytest.approx(np.std([1.0, 2.0, 3.0], ddof=1) / np.sqrt(3))
+
+
+class ConstantActionEnv:
+    """Stands in for an env: 5-step episodes, reward 1, reward parts forward 2 and ctrl -1 per step."""
+
+    def __init__(self) -> None:
+        import gymnasium
+
+        self.action_space = gymnasium.spaces.Box(-2.0, 2.0, (4,), np.float32)
+        self.steps = 0
+
+    def reset(self, seed: int | None = None):
+        self.steps = 0
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        self.steps += 1
+        return np.zeros(3, np.float32), 1.0, False, self.steps == 5, {"reward_forward": 2.0, "reward_ctrl": -1.0}
+
+
+def test_evaluation_reports_the_share_of_actions_at_the_bounds_and_the_reward_parts() -> None:
+    """Two of four components at a bound (2.0 and -1.99, within 1% of the half-range 2), none in the second env."""
+    from pipeline.evaluation import evaluate_policies
+
+    actions = np.array([[2.0, -1.99, 0.5, 0.0], [1.9, 0.0, 0.0, -1.5]], np.float32)
+    stats = evaluate_policies(lambda obs: actions, [ConstantActionEnv(), ConstantActionEnv()], 3, [0, 10])
+    assert [s.at_bounds for s in stats] == [0.5, 0.0]
+    assert stats[0].mean == 5.0 and dict(stats[0].reward_parts) == {"forward": 10.0, "ctrl": -5.0}

@@ -237,3 +237,37 @@ def test_fig5_title_fits_in_the_figure(tmp_path: Path, recorded: list[Figure], t
     assert budget_line(m) in title.get_text().replace("\n", " ")  # wrapped onto lines
     extent = title.get_window_extent(FigureCanvasAgg(fig).get_renderer())
     assert fig.bbox.x0 <= extent.x0 and extent.x1 <= fig.bbox.x1, (extent, fig.bbox)
+
+
+def test_table1_shows_paired_differences_bounds_and_reward_parts() -> None:
+    m = metrics()
+    m["table1"]["ours_minus_source"] = {"mean": 265.5, "stderr": 3.2}
+    m["table1"]["ours_minus_zhang_et_al"] = {"mean": 1588.9, "stderr": 6.1}
+    for name, share in (("source_policy", 0.34), ("ours", 0.41), ("zhang_et_al", 0.9)):
+        m["table1"][name] |= {"at_bounds": share, "reward_parts": {"forward": 1500.0, "ctrl": -265.0}}
+    m["task_definition"] = "paper"
+    row = row_of(table1_markdown({"halfcheetah-armature": m}), "HalfCheetah")
+    assert row[5:10] == ["265.5 ± 3.2", "1588.9 ± 6.1", "1.22", "34% / 41% / 90%", "1500 / -265; 1500 / -265"]
+    assert "tasks `paper`" in row[-1]
+
+
+def test_table1_without_diagnostics_says_not_available() -> None:
+    row = row_of(table1_markdown({"halfcheetah-armature": metrics()}), "HalfCheetah")
+    assert row[5:7] == ["n/a", "n/a"] and row[8:10] == ["n/a / n/a / n/a", "n/a; n/a"]
+
+
+def test_ant_reward_note_only_for_summaries_on_gymnasium_v5_tasks() -> None:
+    paper = metrics("ant-cripple", [0, 1, 2, 3]) | {"task_definition": "paper"}
+    assert "Ant-v5" not in table1_markdown({"ant-cripple": paper})
+    assert "Ant-v5" in table1_markdown({"ant-cripple": paper | {"task_definition": "gymnasium_v5"}})
+
+
+def test_fig5_shows_near_zero_source_cells_as_return_differences() -> None:
+    fig5 = metrics()["fig5"]
+    source = np.array(fig5["source_policy_return"])
+    source[0, 2] = 20.0  # policy 0 on task 2: near 0 next to task 2's own policy (1000)
+    fig5["source_policy_return"] = source.tolist()
+    _, _, difference, near_zero = figures.fig5_cells(fig5)
+    assert near_zero.sum() == 1 and near_zero[0, 2]
+    transferred = np.array(fig5["transferred_return"])
+    assert difference[0, 2] == pytest.approx(transferred[0, 2] - 20.0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,29 +14,103 @@ from matplotlib.figure import Figure
 from pipeline.atomic import atomic_path
 from pipeline.report.tables import budget_line
 
+NEAR_ZERO_SOURCE = 0.1  # a source return below this share of the target task's own good policy's return
+
+
+def fig5_cells(fig5: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fig. 5's cells: (improvement % [j, i], its s.e., return difference [j, i], near-zero mask [j, i]).
+
+    Where |source return| is below NEAR_ZERO_SOURCE x |return of task i's own policy on task i| (the
+    diagonal), a percentage of it would read as a huge gain (+4432 %): such cells are shown as the
+    return difference instead."""
+    source = np.asarray(fig5["source_policy_return"], dtype=float)
+    difference = np.asarray(fig5["transferred_return"], dtype=float) - source
+    native = np.abs(np.diag(source))  # policy i on its own task i
+    near_zero = np.abs(source) < NEAR_ZERO_SOURCE * native[None, :]
+    return np.asarray(fig5["improvement_pct"]), np.asarray(fig5["improvement_pct_stderr"]), difference, near_zero
+
 
 def fig5_heatmap(path: str | Path, metrics: Mapping[str, Any], title: str) -> None:
     """Improvement in % of the transferred over the source policy for every (source j, target i) pair,
     that of the seeds' mean returns ± the s.e. of the paired differences over |source|; the colour scale
-    is centred at 0 and clipped at ±100 %."""
+    is centred at 0 and clipped at ±100 %. Cells whose source return is near zero (`fig5_cells`) show the
+    return difference, marked Δ, coloured at the end of the scale by its sign."""
     fig5 = metrics["fig5"]
     tasks = [str(t) for t in fig5["tasks"]]
-    mean, stderr = np.asarray(fig5["improvement_pct"]), np.asarray(fig5["improvement_pct_stderr"])
-    limit = float(np.clip(np.nanmax(np.abs(mean)), 1.0, 100.0))
-    fig = Figure(figsize=(1.2 * len(tasks) + 2.5, 1.0 * len(tasks) + 2.0))
+    mean, stderr, difference, near_zero = fig5_cells(fig5)
+    shown = np.where(near_zero, np.sign(difference) * 100.0, mean)
+    limit = float(np.clip(np.nanmax(np.abs(shown)), 1.0, 100.0))
+    fig = Figure(figsize=(1.2 * len(tasks) + 2.5, 1.0 * len(tasks) + 2.4))
     ax = fig.subplots()
-    image = ax.imshow(np.clip(mean, -limit, limit), cmap="RdBu", norm=TwoSlopeNorm(0.0, -limit, limit))
+    image = ax.imshow(np.clip(shown, -limit, limit), cmap="RdBu", norm=TwoSlopeNorm(0.0, -limit, limit))
     for j in range(len(tasks)):
         for i in range(len(tasks)):
-            ax.text(i, j, f"{mean[j, i]:.0f}\n±{stderr[j, i]:.0f}", ha="center", va="center", fontsize=8)
+            text = f"Δ{difference[j, i]:+.0f}" if near_zero[j, i] else f"{mean[j, i]:.0f}\n±{stderr[j, i]:.0f}"
+            ax.text(i, j, text, ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(tasks)), tasks)
     ax.set_yticks(range(len(tasks)), tasks)
     ax.set_xlabel("target task")
     ax.set_ylabel("source task (its good policy)")
     budget = "\n".join(textwrap.wrap(budget_line(metrics), 70))
-    ax.set_title(f"{title}: transferred over source policy (%, of the seeds' mean returns)\n{budget}", fontsize=8)
+    improved = int((difference > 0)[~np.eye(len(tasks), dtype=bool)].sum())
+    note = (
+        f"{improved} of {len(tasks) * (len(tasks) - 1)} off-diagonal pairs improved. Δ: source return near 0 "
+        f"(< {NEAR_ZERO_SOURCE:.0%} of the target's own policy's), cell = return difference"
+    )
+    heading = f"{title}: transferred over source policy (%, of the seeds' mean returns)"
+    ax.set_title(f"{heading}\n" + "\n".join(textwrap.wrap(note, 80)) + f"\n{budget}", fontsize=7)
     fig.colorbar(image, ax=ax, label="improvement (%)")
     save_png(fig, path)
+
+
+FIT_MODELS = ("pair_forward", "pair_translator", "cycle_baseline", "context_forward", "translator")
+
+
+def transfer_fit_curves(
+    path: str | Path,
+    losses: Sequence[Mapping[str, str]],
+    returns: Sequence[Mapping[str, str]],
+    title: str,
+    budget: str,
+) -> None:
+    """train_translator's fits per epoch, mean over seeds: each model's training loss (solid) and its loss on
+    held-out episodes (dashed, `<loss>_heldout`), and the return on Table 1's target of each translator's
+    transferred policy after every epoch (`epoch_returns.csv`): where a fit has flattened, and whether H's
+    loss and the transferred return move together."""
+    fig = Figure(figsize=(13.0, 6.4))
+    axes = fig.subplots(2, 3).flatten()
+    for ax, model in zip(axes, FIT_MODELS, strict=False):
+        names = sorted({r["loss"] for r in losses if r["model"] == model})
+        for name in [n for n in names if not n.endswith("_heldout")]:
+            color = None
+            for suffix, style in (("", "-"), ("_heldout", "--")):
+                epochs, mean = _mean_by_epoch([r for r in losses if r["model"] == model and r["loss"] == name + suffix])
+                if len(epochs):
+                    label = f"{name} (held out)" if suffix else name
+                    (line,) = ax.plot(epochs, mean, style, color=color, label=label)
+                    color = line.get_color()
+        ax.set_title(model, fontsize=8)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.legend(fontsize=6)
+        ax.grid(alpha=0.3)
+    ax = axes[len(FIT_MODELS)]
+    for model in ("pair_translator", "cycle_baseline", "translator"):
+        epochs, mean = _mean_by_epoch([r for r in returns if r["model"] == model], "mean_return")
+        if len(epochs):
+            ax.plot(epochs, mean, marker=".", label=model)
+    ax.set_title("transferred policy's return on the pair's target", fontsize=8)
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.legend(fontsize=6)
+    ax.grid(alpha=0.3)
+    fig.suptitle(f"{title}: fits per epoch (mean over seeds)\n" + "\n".join(textwrap.wrap(budget, 120)), fontsize=8)
+    save_png(fig, path)
+
+
+def _mean_by_epoch(rows: Sequence[Mapping[str, str]], column: str = "value") -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, mean over seeds of `column` at each epoch) of CSV rows with an `epoch` column."""
+    epochs = np.array(sorted({int(r["epoch"]) for r in rows}), dtype=int)
+    mean = np.array([np.mean([float(r[column]) for r in rows if int(r["epoch"]) == e]) for e in epochs])
+    return epochs, mean
 
 
 def fig3_curves(

@@ -10,16 +10,16 @@ class Table1Row(NamedTuple):
     source_policy: float
     zhang_et_al: tuple[float, float]  # mean, standard error over 3 runs
     ours: tuple[float, float]
-    reward_note: str = ""  # where the paper's reward is not the Gymnasium v5 one ours is measured with
+    reward_note: str = ""  # where the paper's reward is not Gymnasium v5's: shown when ours used task_definition v5
 
 
 # The authors' Ant (guoyijie/MCAT, `Table 1 Replicate/envs/ant_cripple_env.py`) is not Gymnasium's Ant-v5.
 # Their HalfCheetah reward (forward velocity - 0.1 |a|^2, 1000 steps, no termination) is v5's.
 _AUTHORS_ANT_REWARD = (
     "The paper's Ant numbers use the authors' Ant reward: forward velocity + 0.05 per step, no control or "
-    "contact cost, episodes never terminate early (guoyijie/MCAT `ant_cripple_env.py`). Ours is Gymnasium "
-    "Ant-v5's: forward velocity + 1 per healthy step - 0.5 |a|^2 - contact cost, ending when the torso leaves "
-    "the healthy height. The two columns are on different scales; compare the ratios, not the returns."
+    "contact cost, episodes never terminate early (guoyijie/MCAT `ant_cripple_env.py`). Rows run with "
+    "`task_definition: gymnasium_v5` use Ant-v5's: forward velocity + 1 per healthy step - 0.5 |a|^2 - contact "
+    "cost, ending when the torso leaves the healthy height. Those are on another scale: compare ratios there."
 )
 
 # Table 1 of the paper (MuJoCo rows), keyed by our setting name.

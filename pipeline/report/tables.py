@@ -15,10 +15,11 @@ def _pm(mean: float, stderr: float) -> str:
 def budget_line(metrics: Mapping[str, Any]) -> str:
     """The budget a transfer summary was computed with, in words."""
     loss = f" (H's loss {metrics['translator_loss']})" if "translator_loss" in metrics else ""
+    definition = metrics.get("task_definition", "gymnasium_v5")  # summaries from before the key used v5's tasks
     return (
-        f"profile `{metrics['profile']}`: good policies {metrics['policy_pretrain_steps']} TD3 steps per task, "
-        f"{metrics['dataset_transitions_per_task']} transitions per task, every fit {metrics['translator_fit']}{loss}, "
-        f"{metrics['seeds']} seed(s) x {metrics['eval_episodes_per_seed']} episodes"
+        f"profile `{metrics['profile']}`, tasks `{definition}`: good policies {metrics['policy_pretrain_steps']} TD3 "
+        f"steps per task, {metrics['dataset_transitions_per_task']} transitions per task, every fit "
+        f"{metrics['translator_fit']}{loss}, {metrics['seeds']} seed(s) x {metrics['eval_episodes_per_seed']} episodes"
     )
 
 
@@ -28,6 +29,25 @@ def _ratio(ratio: float | None, source_mean: float) -> str:
     return f"{ratio:.2f}" if ratio is not None and source_mean > 0 else "n/a (source <= 0)"
 
 
+def _difference(table: Mapping[str, Any], key: str) -> str:
+    """A paired (by seed) difference of two policies' returns, mean ± s.e., if the summary has it."""
+    return _pm(table[key]["mean"], table[key]["stderr"]) if key in table else "n/a"
+
+
+def _at_bounds(table: Mapping[str, Any]) -> str:
+    shares = [table[name].get("at_bounds") for name in ("source_policy", "ours", "zhang_et_al")]
+    return " / ".join("n/a" if share is None else f"{share:.0%}" for share in shares)
+
+
+def _reward_parts(table: Mapping[str, Any]) -> str:
+    """Forward progress and control cost of the source and our transferred policy (mean per episode)."""
+    cells = []
+    for name in ("source_policy", "ours"):
+        parts = table[name].get("reward_parts", {})
+        cells.append(f"{parts['forward']:.0f} / {parts['ctrl']:.0f}" if {"forward", "ctrl"} <= set(parts) else "n/a")
+    return "; ".join(cells)
+
+
 def table1_markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
     """Table 1 from `evaluate_transfer` summaries (setting -> metrics JSON), the paper's values beside ours."""
     lines = [
@@ -35,10 +55,15 @@ def table1_markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
         "",
         "Dense episode return on the target task, mean ± standard error over seeds (each seed: its own",
         "F and translators, evaluated over its episodes). Paper: mean (± s.e.) over 3 runs, 100 episodes.",
+        "Differences are paired by seed (same seed's F and episodes' resets), mean ± s.e. of the differences.",
+        "At bounds: share of action components within 1% of their bounds (source / ours / Zhang et al.);",
+        "a bang-bang translator shows as a large share and a large control cost. Reward parts: forward",
+        "progress / control cost per episode, of the source policy; of ours.",
         "",
         "| Setting | source -> target | Source policy | Transferred (Zhang et al.) | Transferred (ours) "
-        "| ours / source | Paper: source / Zhang et al. / ours | Budget |",
-        "|---|---|---|---|---|---|---|---|",
+        "| ours - source | ours - Zhang et al. | ours / source | At bounds | Reward parts | "
+        "Paper: source / Zhang et al. / ours | Budget |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for setting, metrics in results.items():
         t = metrics["table1"]
@@ -53,7 +78,11 @@ def table1_markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
             _pm(t["source_policy"]["mean"], t["source_policy"]["stderr"]),
             _pm(t["zhang_et_al"]["mean"], t["zhang_et_al"]["stderr"]),
             _pm(t["ours"]["mean"], t["ours"]["stderr"]),
+            _difference(t, "ours_minus_source"),
+            _difference(t, "ours_minus_zhang_et_al"),
             _ratio(t["ours_over_source"], t["source_policy"]["mean"]),
+            _at_bounds(t),
+            _reward_parts(t),
             reference,
             budget_line(metrics),
         ]
@@ -64,6 +93,10 @@ def table1_markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
         "Our numbers come from the budget stated per row; below the paper budget they are not the paper's.",
         "The paper's Meta-World rows (Cylinder-Mug, Cylinder-Cube) are not run: there is no Meta-World setting yet.",
     ]
-    notes = {TABLE1[setting].reward_note for setting in results if setting in TABLE1} - {""}
+    notes = {
+        TABLE1[setting].reward_note
+        for setting, metrics in results.items()
+        if setting in TABLE1 and metrics.get("task_definition", "gymnasium_v5") == "gymnasium_v5"
+    } - {""}
     lines += ["", *sorted(notes)] if notes else []
     return "\n".join([*lines, ""])
