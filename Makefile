@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install repro test bench bench-learning lint format clean-venv
+.PHONY: install repro test test-fast bench bench-learning lint format clean-venv
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# everything but the end-to-end tests (marked slow): under 3 minutes on 2 cores
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 # the `bench` extra adds stable-baselines3 (pinned), whose torch requirement the installed torch meets
 bench: $(STAMP)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from pipeline.allocator import keep_freed_memory
-from pipeline.atomic import write_bytes
+from pipeline.atomic import atomic_folder, write_bytes
 from pipeline.data.dataset import DatasetError, read_dataset
 from pipeline.evaluation import evaluate_policies
 from pipeline.guards import NonFiniteError
@@ -215,10 +215,11 @@ def main(argv: list[str] | None = None) -> None:
 
     write_csv(losses_csv, LOSS_HEADER, state["rows"])
     write_csv(eval_csv, EVAL_HEADER, state["eval_rows"])
-    for k, done in state["completed"].items():
-        models = new_models()
-        load_models_state(models, done["models"])
-        save_models(translators_path(root, args.setting) / f"seed{k}.pt", models, done["features"], done["meta"])
+    with atomic_folder(translators_path(root, args.setting)) as folder:  # no stale seed<k>.pt of an earlier run
+        for k, done in state["completed"].items():
+            models = new_models()
+            load_models_state(models, done["models"])
+            save_models(folder / f"seed{k}.pt", models, done["features"], done["meta"])
     shutil.rmtree(resume.parent, ignore_errors=True)
 
 
