@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install repro test test-fast bench bench-learning lint format clean-venv
+.PHONY: install repro test test-fast bench bench-learning lint format docs clean-venv
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# the documentation site (docs/, mkdocs.yml) into site/; a broken link or page fails it
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
 
 clean-venv:
 	rm -rf $(VENV)

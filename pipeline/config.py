@@ -57,7 +57,7 @@ class Budget:
     meta_start_steps: int = bounded(MISSING, ge=0)  # of which uniform-random at the start
     meta_eval_every: int = bounded(MISSING, ge=1)  # meta-training env steps between evaluations
     meta_eval_episodes: int = bounded(MISSING, ge=1)  # episodes per task and seed at each evaluation
-    meta_retrain_every: int = bounded(MISSING, ge=1)  # env steps between fits of C, F, H (design.md: 5000)
+    meta_retrain_every: int = bounded(MISSING, ge=1)  # env steps between C, F, H fits (docs/algorithms/mcat.md: 5000)
     meta_retrain_updates: int = bounded(MISSING, ge=1)  # gradient steps per epoch of each of those fits
     transfer_pretrain_steps: int = bounded(MISSING, ge=1)  # env steps of each transfer task's good policy
     collect_steps: int = bounded(MISSING, ge=1)  # dataset transitions per task (paper: 1e5)

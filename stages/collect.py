@@ -1,4 +1,4 @@
-"""Stage collect: a transition dataset per transfer setting (paper 5.1), in Parquet (design.md section 4).
+"""Stage collect: a transition dataset per transfer setting (paper 5.1), in Parquet (docs/datasets.md).
 
 Task k's good policy (stage pretrain_tasks) with Gaussian action noise (`collect.action_noise`)
 acts `collect_steps` steps on task k, for every task of params 'transfer.<setting>.tasks'.

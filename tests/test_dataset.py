@@ -127,7 +127,7 @@ def test_episodes_table_matches_transitions(root: Path, data: Data) -> None:
 
 
 def test_polars_alone_reads_the_arrays(root: Path, data: Data) -> None:
-    polars = pytest.importorskip("polars")  # a dev dependency: checks the README's claim, not used by the pipeline
+    polars = pytest.importorskip("polars")  # a dev dependency: checks docs/datasets.md's claim; unused by the pipeline
     transitions, _, _ = data
     frame = polars.read_parquet(root / "transitions.parquet")
     assert np.array_equal(frame["observation"].to_numpy(), transitions.observation)

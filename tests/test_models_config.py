@@ -1,4 +1,4 @@
-"""Model hyperparameters: design.md defaults, and they work as OmegaConf structured configs with range checks."""
+"""Model hyperparameters: docs/algorithms/translator.md defaults, as OmegaConf structured configs with range checks."""
 
 from __future__ import annotations
 

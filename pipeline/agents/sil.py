@@ -14,9 +14,9 @@ step `agent.actor_optimizer` / `agent.critic_optimizer`, then pass the returned 
 their embeddings under given encoders instead (`sample(..., encoders)`), each row encoded at most once
 until `refresh_contexts`.
 
-Differences from the authors' SIL code (junhyukoh/self-imitation-learning), which follows the
-design note: the critic term is not clipped at R - Q = 1, losses are batch means (not sums over
-max(valid samples, 64)), and every finished episode is stored (the authors keep only episodes
+Differences from the authors' SIL code (junhyukoh/self-imitation-learning), whose summary is in
+docs/algorithms/mcat.md: the critic term is not clipped at R - Q = 1, losses are batch means (not
+sums over max(valid samples, 64)), and every finished episode is stored (the authors keep only episodes
 with a positive reward; callers that want that filter apply it before `add_episode`).
 """
 

@@ -1,4 +1,4 @@
-"""Parquet transition datasets (design.md section 4): one folder per setting, one row per transition.
+"""Parquet transition datasets (docs/datasets.md): one folder per setting, one row per transition.
 
 Layout of a dataset folder (schema version 1):
 

@@ -33,7 +33,7 @@ Task = float | int | None
 # Ant-v5 leg -> actuator indices (actuator order in ant.xml: hip_4, ankle_4, hip_1, ankle_1,
 # hip_2, ankle_2, hip_3, ankle_3), numbered as in the authors' ant_cripple_env.
 ANT_LEG_ACTUATORS = {0: (2, 3), 1: (4, 5), 2: (6, 7), 3: (0, 1)}
-# CaDM's ant-damping pattern (design.md), applied to the dof indices as written. Ant-v5's dofs: 0-5 the
+# CaDM's ant-damping pattern (docs/settings.md), applied to the dof indices as written. Ant-v5's dofs: 0-5 the
 # free root joint (undamped: its share of the first groups changes nothing), 6-13 hip/ankle of legs 1-4.
 # So leg 1's joints are damped x s and legs 2-4's x 1/s.
 ANT_DAMPING_TIMES_SCALE = (slice(2, 5), slice(5, 8))

@@ -1,6 +1,6 @@
 """Which policy acts on a training task next: the learned one, or another task's policy through H.
 
-The rule of the authors' development code ("good_to_transfer", design.md section 3): per task,
+The rule of the authors' development code ("good_to_transfer", docs/algorithms/mcat.md): per task,
 keep the returns of recent episodes, by the policy that acted (the learned policy, or the
 policy transferred from source task j; j = the task itself is "self-transfer"). Sources are
 the tasks whose learned policy does clearly better than the target's own:

@@ -1,4 +1,4 @@
-"""Hyperparameters of the context encoder, forward model and action translator (design.md section 3).
+"""Hyperparameters of the context encoder, forward model and action translator (docs/algorithms/translator.md).
 
 Defaults follow the authors' code (guoyijie/MCAT, guoyijie/Cycle_Dynamics) where the paper is silent.
 List fields are not range-checked by `pipeline.schema.range_errors`; the modules reject bad sizes.
@@ -16,7 +16,7 @@ from pipeline.schema import bounded
 
 class TranslatorLoss(Enum):
     """H's objective through the frozen target F. Neither lets H lower the loss by moving to actions where
-    F is unsure: read literally, eq. 3 with F's action-dependent variance does (docs/translator.md)."""
+    F is unsure: read literally, eq. 3 with F's action-dependent variance does (docs/algorithms/translator.md)."""
 
     mean_l1 = "mean_l1"  # the authors' code, behind the paper's numbers: |mean of F - Δs_src| on normalized Δs
     nll = "nll"  # eq. 3, -log F(Δs_src | s, H(s, a_src, z_src, z_tgt), z_tgt), F's variance held fixed for H

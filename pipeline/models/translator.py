@@ -98,7 +98,7 @@ def translator_loss(
     predicted log-variance is also held fixed (`hold_variance`), so H can lower the loss only by
     moving F's mean onto the source Δs. `hold_variance=False` is eq. 3 read literally: H then also
     lowers the loss by moving where F is unsure (large variance), e.g. to the action bounds; it exists
-    to show that (tests/test_models_translator.py, docs/translator.md), not to train with."""
+    to show that (tests/test_models_translator.py, docs/algorithms/translator.md), not to train with."""
     z_src = None if z_src is None else z_src.detach()
     z_tgt = None if z_tgt is None else z_tgt.detach()
     translated = translator(states, source_actions, z_src, z_tgt)

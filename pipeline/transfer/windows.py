@@ -2,7 +2,7 @@
 
 A window at step t of an episode holds the K (Δs, a) pairs before t (the context segment the
 encoder C reads) and the M steps t..t+M-1 that F must predict from that context (paper eq. 1,
-design.md section 3: the same z conditions every one of the M one-step predictions).
+docs/algorithms/translator.md: the same z conditions every one of the M one-step predictions).
 """
 
 from __future__ import annotations
