@@ -47,7 +47,7 @@ import torch._dynamo
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.sb3_reference import sb3_td3
-from pipeline.agents.cuda_graphs import WARMUP_UPDATES
+from pipeline.agents.fast.cuda_graphs import WARMUP_UPDATES
 from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.agents.cuda_graphs import WARMUP_UPDATES
+from pipeline.agents.fast.cuda_graphs import WARMUP_UPDATES
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.data.replay import Batch, ReplayBuffer
@@ -49,6 +49,12 @@ def test_cuda_graph_needs_a_cuda_device() -> None:
         TD3(OBS, ACT, -np.ones(ACT), np.ones(ACT), CONFIG, device="cpu", cuda_graph=True)
 
 
+def test_cuda_graph_needs_the_fast_update() -> None:
+    plain = dataclasses.replace(CONFIG, fast=False)
+    with pytest.raises(ValueError, match=r"cuda_graph=True needs td3\.fast"):
+        TD3(OBS, ACT, -np.ones(ACT), np.ones(ACT), plain, device="cpu", cuda_graph=True)
+
+
 @cuda
 @pytest.mark.parametrize(("precision", "n_seeds", "context_dim"), [("fp32", 1, 0), ("fp32", 3, CTX), ("bf16", 2, 0)])
 def test_graph_updates_are_eager_updates(precision: str, n_seeds: int, context_dim: int) -> None:
@@ -63,7 +69,7 @@ def test_graph_updates_are_eager_updates(precision: str, n_seeds: int, context_d
             torch.testing.assert_close(graphed.last_losses[name], loss, rtol=1e-6, atol=1e-7)
     for mine, theirs in zip(parameters(graphed), parameters(eager), strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-6, atol=1e-7)
-    assert graphed._graphs is not None and len(graphed._graphs._captured) == 2  # both kinds replayed
+    assert graphed._fast is not None and len(graphed._fast._graphs._captured) == 2  # both kinds replayed
 
 
 @cuda
@@ -75,11 +81,11 @@ def test_graph_agent_continues_after_loading_a_checkpoint() -> None:
         graphed.train(batch)
     eager.load_state_dict(graphed.state_dict())
     graphed.load_state_dict(eager.state_dict())
-    assert graphed._graphs is not None and not graphed._graphs._captured
+    assert graphed._fast is not None and not graphed._fast._graphs._captured
     for batch in second:
         graphed.train(batch)
         eager.train(batch)
-    assert len(graphed._graphs._captured) == 2
+    assert len(graphed._fast._graphs._captured) == 2
     for mine, theirs in zip(parameters(graphed), parameters(eager), strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-6, atol=1e-7)
 

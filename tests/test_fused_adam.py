@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.agents.fused_adam import fused_adam_step
+from pipeline.agents.fast.fused_adam import fused_adam_step
 
 
 def trained(step_with_ours: bool, **adam: object) -> tuple[list[torch.Tensor], dict]:

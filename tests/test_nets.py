@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.agents.nets import Q1_MEMBERS, EnsembleMLP, EnsembleTwinCritic
+from pipeline.agents.nets import EnsembleMLP, EnsembleTwinCritic
 
 SIZES = [7, 16, 16, 3]
 
@@ -61,45 +61,3 @@ def test_twin_critic_q1_is_the_first_of_each_pair() -> None:
     assert both.shape == (2, 2, 5)
     torch.testing.assert_close(critic.q1(x), both[:, 0])
     assert not torch.allclose(both[:, 0], both[:, 1])
-
-
-def grads(module: nn.Module) -> list[torch.Tensor]:
-    return [p.grad.clone() for p in module.parameters()]
-
-
-@pytest.mark.parametrize("outputs", [3, 1])
-def test_gradients_by_hand_are_autograds(outputs: int) -> None:
-    ensemble = EnsembleMLP(3, [*SIZES[:-1], outputs])
-    for m in range(3):
-        ensemble.init_member(m, torch.Generator().manual_seed(m))
-    x, grad_out = torch.randn(3, 5, SIZES[0]), torch.randn(3, 5, outputs)
-    x_autograd = x.clone().requires_grad_(True)
-    ensemble(x_autograd).backward(grad_out)
-    reference = grads(ensemble)
-    out, inputs = ensemble.forward_saving(x)
-    assert torch.equal(out, ensemble(x))
-    gradients = ensemble.gradients(inputs, grad_out, input_grad=True)
-    ensemble.zero_grad(set_to_none=True)
-    ensemble.set_gradients(gradients)
-    for mine, theirs in zip(grads(ensemble), reference, strict=True):
-        assert mine.shape == theirs.shape
-        torch.testing.assert_close(mine, theirs, rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(gradients.input, x_autograd.grad, rtol=1e-6, atol=1e-6)
-
-
-def test_gradients_of_a_member_subset_are_the_input_gradient_only() -> None:
-    critic = EnsembleTwinCritic(seeds=2, in_dim=6, hidden=8)
-    for m in range(4):
-        critic.mlp.init_member(m, torch.Generator().manual_seed(m))
-    x = torch.randn(2, 5, 6, requires_grad=True)
-    critic.q1(x).sum().backward()
-    q1, inputs = critic.mlp.forward_saving(x.detach(), Q1_MEMBERS)
-    assert torch.equal(q1.squeeze(-1), critic.q1(x))
-    gradients = critic.mlp.gradients(inputs, torch.ones_like(q1), members=Q1_MEMBERS, weight_grads=False,
-                                     input_grad=True)  # fmt: skip
-    assert gradients.weights is None and gradients.biases is None
-    torch.testing.assert_close(gradients.input, x.grad, rtol=1e-6, atol=1e-6)
-    with pytest.raises(ValueError, match="weight gradients need all members"):
-        critic.mlp.gradients(inputs, torch.ones_like(q1), members=Q1_MEMBERS)
-    with pytest.raises(ValueError, match="no weight gradients"):
-        critic.mlp.set_gradients(gradients)

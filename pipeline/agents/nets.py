@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -38,14 +37,6 @@ def relu_of_fresh(x: torch.Tensor) -> torch.Tensor:
     """ReLU of a layer's freshly computed pre-activation, which nothing else holds: eager ReLU runs in
     place (one [members, B, out] allocation less per layer: 4-6% of an update with 5 seeds, same values)."""
     return _SignGradReLU.apply(x) if torch.compiler.is_compiling() else x.relu_()
-
-
-class MLPGradients(NamedTuple):
-    """What `EnsembleMLP.gradients` returns: per-layer weight and bias gradients (storage layout), d loss / d input."""
-
-    weights: list[torch.Tensor] | None
-    biases: list[torch.Tensor] | None
-    input: torch.Tensor | None
 
 
 class EnsembleMLP(nn.Module):
@@ -74,80 +65,18 @@ class EnsembleMLP(nn.Module):
                 p[member] = torch.rand(p.shape[1:], generator=generator, device=p.device) * (2 * bound) - bound
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._layers(x, *self._selected(None))
+        return self.forward_members(x, None)
 
-    def forward_members(self, x: torch.Tensor, members: slice) -> torch.Tensor:
-        """Run only the members selected by `members` (e.g. every first critic of a twin pair)."""
-        return self._layers(x, *self._selected(members))
-
-    @torch.no_grad()
-    def forward_saving(self, x: torch.Tensor, members: slice | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """`forward` (or `forward_members`) outside autograd; also returns each layer's input, for `gradients`."""
-        inputs = [x]
-        return self._layers(x, *self._selected(members), inputs), inputs
-
-    @staticmethod
-    def _layers(
-        x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], inputs: list | None = None
-    ) -> torch.Tensor:
-        """The MLP on `x`; each hidden layer's output is appended to `inputs` when one is given."""
+    def forward_members(self, x: torch.Tensor, members: slice | None) -> torch.Tensor:
+        """Run only the members selected by `members` (e.g. every first critic of a twin pair; None: all)."""
+        weights, biases = self.member_parameters(members)
         for w, b in zip(weights[:-1], biases[:-1], strict=True):
             x = relu_of_fresh(torch.baddbmm(b, x, w))
-            if inputs is not None:
-                inputs.append(x)
         return torch.baddbmm(biases[-1], x, weights[-1].transpose(1, 2))
 
-    @torch.no_grad()
-    def gradients(
-        self,
-        inputs: list[torch.Tensor],
-        grad_out: torch.Tensor,
-        *,
-        members: slice | None = None,
-        weight_grads: bool = True,
-        input_grad: bool = False,
-    ) -> MLPGradients:
-        """Backpropagate `grad_out` (d loss / d output, [members, B, out]) through the pass that returned `inputs`.
-
-        The backward autograd would run, written out (bias gradient: the sum over the batch; weight
-        gradient: x^T @ grad; input gradient: grad @ W^T; ReLU's backward from its output) without a
-        graph, whose bookkeeping (with torch.optim's) cost 4-11% of a one-seed TD3 update on a 2-core
-        CPU. With few outputs (a Q value, an action) the output layer's weight gradient is computed as
-        grad^T @ x, straight into its [out, in] storage: the same sums as autograd's x^T @ grad, up to
-        rounding, and 5-10x faster than that matrix-vector product (about 2.5% of an update). Returns
-        the gradients rather than setting `.grad`, so that torch.compile can trace it (`set_gradients`).
-        """
-        weights, _ = self._selected(members)
-        if weight_grads and members is not None:
-            raise ValueError("gradients: weight gradients need all members (members=None)")
-        weight_grad: list[torch.Tensor] = []
-        bias_grad: list[torch.Tensor] = []
-        grad = grad_out
-        for layer in range(len(weights) - 1, -1, -1):
-            x, w = inputs[layer], weights[layer]
-            last = layer == len(weights) - 1
-            if weight_grads:  # the output layer's straight into its [out, in] storage
-                w_grad = torch.bmm(grad.transpose(1, 2), x) if last else torch.bmm(x.transpose(1, 2), grad)
-                weight_grad.insert(0, w_grad)
-                bias_grad.insert(0, grad.sum(1, keepdim=True))
-            if layer == 0 and not input_grad:
-                break
-            outer = last and grad.shape[-1] == 1  # an outer product: elementwise, without a gemm
-            grad = grad * w if outer else torch.bmm(grad, w if last else w.transpose(1, 2))
-            if layer > 0:  # ReLU's backward, from its output, in place
-                torch.ops.aten.threshold_backward.grad_input(grad, inputs[layer], 0, grad_input=grad)
-        return MLPGradients(weight_grad or None, bias_grad or None, grad if input_grad else None)
-
-    def set_gradients(self, gradients: MLPGradients) -> None:
-        """Set the parameters' `.grad` to `gradients` (all members', from `gradients`)."""
-        if gradients.weights is None or gradients.biases is None:
-            raise ValueError("set_gradients: these gradients hold no weight gradients (weight_grads=False)")
-        for params, grads in ((self.weights, gradients.weights), (self.biases, gradients.biases)):
-            for param, grad in zip(params, grads, strict=True):
-                param.grad = grad
-
-    def _selected(self, members: slice | None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        # all members come unsliced: a slice in autograd's graph costs a zero-filled copy in backward
+    def member_parameters(self, members: slice | None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Weights (storage layout) and biases of the members selected by `members`, layer by layer.
+        None gives them unsliced: a slice in autograd's graph costs a zero-filled copy in backward."""
         if members is None:
             return list(self.weights), list(self.biases)
         return [w[members] for w in self.weights], [b[members] for b in self.biases]
@@ -164,19 +93,6 @@ class EnsembleActor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.mlp(x)) * self.action_scale + self.action_bias
-
-    @torch.no_grad()
-    def forward_saving(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[list[torch.Tensor], torch.Tensor]]:
-        """`forward` outside autograd; also returns what `gradients` needs."""
-        out, inputs = self.mlp.forward_saving(x)
-        squashed = torch.tanh(out)
-        return squashed * self.action_scale + self.action_bias, (inputs, squashed)
-
-    @torch.no_grad()
-    def gradients(self, saved: tuple[list[torch.Tensor], torch.Tensor], grad_action: torch.Tensor) -> MLPGradients:
-        """The weights' gradients from d loss / d action, as autograd's backward of `forward` computes them."""
-        inputs, squashed = saved
-        return self.mlp.gradients(inputs, torch.ops.aten.tanh_backward(grad_action * self.action_scale, squashed))
 
 
 class EnsembleTwinCritic(nn.Module):

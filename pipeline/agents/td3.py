@@ -8,6 +8,12 @@ named streams of `seed + k` (`pipeline.seeding`), unrelated to each other and to
 With `context_dim > 0` actor and critics take `concat(obs, context)`; meta-training passes the
 context z of each transition. Truncation is not terminal: the buffer's `not_done` is 0 only
 for real terminations.
+
+`TD3._update` is sfujim/TD3's update, written with autograd and torch.optim's Adam.
+`TD3Config.fast` (params: td3.fast, on by default) swaps in the same update computed faster,
+equal to it up to float rounding: backward passes written out, Adam steps without torch.optim's
+Python overhead and, with `cuda_graph=True`, CUDA graph replay. That code lives in
+`pipeline/agents/fast/`; the one branch into it is in `train` (and `step_optimizers`).
 """
 
 from __future__ import annotations
@@ -22,9 +28,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from pipeline.agents.cuda_graphs import Losses, UpdateGraphs
-from pipeline.agents.fused_adam import fused_adam_step
-from pipeline.agents.nets import Q1_MEMBERS, EnsembleActor, EnsembleTwinCritic, MLPGradients
+from pipeline.agents.fast import FastUpdate, fused_adam_step
+from pipeline.agents.nets import EnsembleActor, EnsembleTwinCritic
 from pipeline.agents.td3_config import Precision, TD3Config
 from pipeline.atomic import write_bytes
 from pipeline.data.replay import Batch
@@ -32,6 +37,8 @@ from pipeline.hardware import native_bf16
 from pipeline.seeding import stream_generator
 
 CHECKPOINT_VERSION = 3  # 3: output layers stored [members, out, in]
+
+Losses = dict[str, torch.Tensor]
 
 
 class UpdateInputs(NamedTuple):
@@ -46,6 +53,8 @@ class UpdateInputs(NamedTuple):
 
 
 class TD3:
+    """K seeds of TD3: the networks, `select_action`, `train`, `save` and `load` of sfujim/TD3's TD3.py."""
+
     def __init__(
         self,
         obs_dim: int,
@@ -60,12 +69,15 @@ class TD3:
         device: str = "cpu",
         cuda_graph: bool = False,
     ):
-        """`cuda_graph`: replay each update as a CUDA graph (`pipeline.agents.cuda_graphs`); needs a CUDA device."""
+        """`cuda_graph`: replay each update as a CUDA graph (`pipeline.agents.fast.cuda_graphs`); needs a CUDA
+        device and `config.fast`."""
         if n_seeds < 1:
             raise ValueError(f"n_seeds must be >= 1, got {n_seeds}")
         self.obs_dim, self.action_dim, self.context_dim, self.n_seeds = obs_dim, action_dim, context_dim, n_seeds
         self.config = config
         self.device = torch.device(device)
+        if cuda_graph and not config.fast:
+            raise ValueError("cuda_graph=True needs td3.fast: true (torch.optim's step cannot be captured)")
         if cuda_graph and self.device.type != "cuda":
             raise ValueError(f"cuda_graph=True needs a CUDA device; this agent is on {self.device}")
         if config.precision is Precision.bf16 and not native_bf16(self.device):
@@ -94,18 +106,15 @@ class TD3:
         # target-policy smoothing noise, one generator per seed
         self.generators = [stream_generator(seed + k, "td3.target_noise", self.device) for k in range(n_seeds)]
         self.total_it = 0
-        self.last_losses: dict[str, torch.Tensor] = {}
-        compiled = torch.compile if config.compile else (lambda fn: fn)
-        self._critic_loss_fn = compiled(self._critic_loss)
-        self._actor_loss_fn = compiled(self._actor_loss)
-        self._critic_gradients_fn = compiled(self._critic_gradients)
-        self._actor_gradients_fn = compiled(self._actor_gradients)
-        self._graphs = UpdateGraphs(self._update, self.device) if cuda_graph else None
+        self.last_losses: Losses = {}
+        compiled = torch.compile if config.compile else (lambda fn: fn)  # the losses and their backward
+        self._critic_loss_fn, self._actor_loss_fn = compiled(self.critic_loss), compiled(self.actor_loss)
+        self._fast = FastUpdate(self, cuda_graph) if config.fast else None  # pipeline/agents/fast
 
     @property
     def cuda_graph(self) -> bool:
         """Whether updates replay as CUDA graphs."""
-        return self._graphs is not None
+        return self._fast is not None and self._fast.cuda_graph
 
     def _input(self, obs: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         if self.context_dim == 0:
@@ -129,7 +138,73 @@ class TD3:
         action = self.act(batch(obs), None if context is None else batch(context)).cpu().numpy()
         return action.reshape(self.action_dim) if single else action.reshape(self.n_seeds, self.action_dim)
 
+    def train(self, batch: Batch) -> None:
+        """One TD3 update of every seed: critics every call, actors and targets every `policy_freq` calls."""
+        self.total_it += 1
+        state = self._input(batch.obs, batch.context)
+        next_state = self._input(batch.next_obs, batch.next_context)
+        noise = self._target_noise(batch.action.shape)  # drawn outside the compiled or captured update
+        inputs = UpdateInputs(state, batch.action, batch.reward, next_state, batch.not_done, noise)
+        actor_step = self.total_it % self.config.policy_freq == 0
+        if self._fast is not None:  # td3.fast: the update below to float rounding, faster (pipeline/agents/fast)
+            self.last_losses.update(self._fast.update(inputs, actor_step))
+        else:
+            self.last_losses.update(self._update(inputs, actor_step))
+
+    def _update(self, inputs: UpdateInputs, actor_step: bool) -> Losses:
+        """The update with autograd and torch.optim (compiled losses if `compile`); returns its losses."""
+        critic_loss = self._critic_loss_fn(inputs)
+        self.critic_optimizer.zero_grad()
+        critic_loss.backward()
+        self.critic_optimizer.step()
+        losses = {"critic": critic_loss.detach()}
+        if actor_step:  # delayed policy updates
+            actor_loss = self._actor_loss_fn(inputs.state)
+            self.actor_optimizer.zero_grad()
+            actor_loss.backward()
+            self.actor_optimizer.step()
+            losses["actor"] = actor_loss.detach()
+            self.update_targets()
+        return losses
+
+    def target_q(self, inputs: UpdateInputs) -> torch.Tensor:
+        """TD3's target: reward + discount x the smaller target critic at the smoothed target action, [K, B]."""
+        with torch.no_grad(), self._autocast():
+            low = self.actor.action_bias - self.actor.action_scale
+            high = self.actor.action_bias + self.actor.action_scale
+            next_action = torch.max(torch.min(self.actor_target(inputs.next_state) + inputs.noise, high), low)
+            target_q = self.critic_target(torch.cat([inputs.next_state, next_action], -1)).min(1).values.float()
+            return inputs.reward + inputs.not_done * self.config.discount * target_q
+
+    def critic_loss(self, inputs: UpdateInputs) -> torch.Tensor:
+        """Sum over seeds and twins of each critic's batch-mean TD error²: per-member gradients."""
+        target_q = self.target_q(inputs)
+        with self._autocast():
+            current_q = self.critic(torch.cat([inputs.state, inputs.action], -1)).float()  # [K, 2, B]
+        return (current_q - target_q.unsqueeze(1)).square().mean(-1).sum()
+
+    def actor_loss(self, state: torch.Tensor) -> torch.Tensor:
+        """Sum over seeds of -mean Q1(s, actor(s))."""
+        with self._autocast():
+            q1 = self.critic.q1(torch.cat([state, self.actor(state)], -1)).float()
+        return -q1.mean(-1).sum()
+
+    @torch.no_grad()
+    def update_targets(self) -> None:
+        """Polyak averaging, target <- tau x net + (1 - tau) x target, as one lerp per net."""
+        for net, target in ((self.critic, self.critic_target), (self.actor, self.actor_target)):
+            torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.config.tau)
+
+    def step_optimizers(self) -> None:
+        """Adam steps of critics, then actors, on the gradients already set (e.g. by a self-imitation loss)."""
+        for optimizer in (self.critic_optimizer, self.actor_optimizer):
+            if self._fast is None:
+                optimizer.step()
+            else:  # td3.fast: torch's fused step, bitwise, without torch.optim's Python overhead
+                fused_adam_step(optimizer)
+
     def _target_noise(self, shape: torch.Size) -> torch.Tensor:
+        """Target-policy smoothing noise, clipped, from each seed's generator: [K, B, action]."""
         noise = torch.stack([torch.randn(shape[1:], generator=g, device=self.device) for g in self.generators])
         cfg = self.config
         return (noise * cfg.policy_noise).clamp(-cfg.noise_clip, cfg.noise_clip) * self.max_action
@@ -139,100 +214,6 @@ class TD3:
         CUDA graph capture needs it off."""
         bf16 = self.config.precision is Precision.bf16
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False)
-
-    def _target_q(self, update: UpdateInputs) -> torch.Tensor:
-        """TD3's target: reward + discount x the smaller target critic at the smoothed target action, [K, B]."""
-        with torch.no_grad(), self._autocast():
-            low = self.actor.action_bias - self.actor.action_scale
-            high = self.actor.action_bias + self.actor.action_scale
-            next_action = torch.max(torch.min(self.actor_target(update.next_state) + update.noise, high), low)
-            target_q = self.critic_target(torch.cat([update.next_state, next_action], -1)).min(1).values.float()
-            return update.reward + update.not_done * self.config.discount * target_q
-
-    def _critic_loss(self, update: UpdateInputs) -> torch.Tensor:
-        """Sum over seeds and twins of each critic's batch-mean TD error²: per-member gradients."""
-        target_q = self._target_q(update)
-        with self._autocast():
-            current_q = self.critic(torch.cat([update.state, update.action], -1)).float()  # [K, 2, B]
-        return (current_q - target_q.unsqueeze(1)).square().mean(-1).sum()
-
-    def _actor_loss(self, state: torch.Tensor) -> torch.Tensor:
-        with self._autocast():
-            q1 = self.critic.q1(torch.cat([state, self.actor(state)], -1)).float()
-        return -q1.mean(-1).sum()
-
-    def train(self, batch: Batch) -> None:
-        """One TD3 update of every seed: critics every call, actors and targets every `policy_freq` calls."""
-        self.total_it += 1
-        state = self._input(batch.obs, batch.context)
-        next_state = self._input(batch.next_obs, batch.next_context)
-        noise = self._target_noise(batch.action.shape)  # drawn outside the compiled or captured update
-        update = UpdateInputs(state, batch.action, batch.reward, next_state, batch.not_done, noise)
-        actor_step = self.total_it % self.config.policy_freq == 0
-        run = self._update if self._graphs is None else self._graphs.run
-        self.last_losses.update(run(update, actor_step))
-
-    def _update(self, update: UpdateInputs, actor_step: bool) -> Losses:
-        """The update proper (what a CUDA graph captures); returns its losses."""
-        if self.config.precision is Precision.fp32:
-            losses = self._train_by_hand(update, actor_step)
-        else:
-            losses = self._train_autograd(update, actor_step)
-        if actor_step:
-            with torch.no_grad():
-                for net, target in ((self.critic, self.critic_target), (self.actor, self.actor_target)):
-                    torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), self.config.tau)
-        return losses
-
-    def _train_autograd(self, update: UpdateInputs, actor_step: bool) -> Losses:
-        """The update through autograd, which bf16 autocast needs (compiled if `compile`)."""
-        critic_loss = self._critic_loss_fn(update)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        fused_adam_step(self.critic_optimizer)
-        losses = {"critic": critic_loss.detach()}
-        if actor_step:
-            self.critic.requires_grad_(False)  # the actor loss needs no critic weight gradients
-            actor_loss = self._actor_loss_fn(update.state)
-            self.actor_optimizer.zero_grad(set_to_none=True)
-            actor_loss.backward()
-            self.critic.requires_grad_(True)
-            fused_adam_step(self.actor_optimizer)
-            losses["actor"] = actor_loss.detach()
-        return losses
-
-    def _train_by_hand(self, update: UpdateInputs, actor_step: bool) -> Losses:
-        """The fp32 update with its backward passes written out (`EnsembleMLP.gradients`; compiled if `compile`):
-        the update `_train_autograd` makes, up to float rounding, without autograd's graph."""
-        gradients, critic_loss = self._critic_gradients_fn(update)
-        self.critic.mlp.set_gradients(gradients)
-        fused_adam_step(self.critic_optimizer)
-        losses = {"critic": critic_loss}
-        if actor_step:
-            gradients, losses["actor"] = self._actor_gradients_fn(update.state)
-            self.actor.mlp.set_gradients(gradients)
-            fused_adam_step(self.actor_optimizer)
-        return losses
-
-    @torch.no_grad()
-    def _critic_gradients(self, update: UpdateInputs) -> tuple[MLPGradients, torch.Tensor]:
-        """`_critic_loss` and its gradients by hand: for a batch of B, d/dq of mean((q - y)²) is (q - y) x 2/B."""
-        target_q = self._target_q(update)
-        k, b = target_q.shape
-        q, inputs = self.critic.mlp.forward_saving(self.critic.pairs(torch.cat([update.state, update.action], -1)))
-        error = q.view(k, 2, b) - target_q.unsqueeze(1)
-        gradients = self.critic.mlp.gradients(inputs, (error * 2 * (1 / b)).view(2 * k, b, 1))
-        return gradients, error.square().mean(-1).sum()
-
-    @torch.no_grad()
-    def _actor_gradients(self, state: torch.Tensor) -> tuple[MLPGradients, torch.Tensor]:
-        """`_actor_loss` and the actor's gradients by hand: d/dq1 of -mean(q1) is -1/B, through critic 1 alone."""
-        action, saved = self.actor.forward_saving(state)
-        q1, inputs = self.critic.mlp.forward_saving(torch.cat([state, action], -1), Q1_MEMBERS)
-        grad_q1 = torch.full_like(q1, -1 / q1.shape[1])
-        grad_input = self.critic.mlp.gradients(inputs, grad_q1, members=Q1_MEMBERS, weight_grads=False, input_grad=True)
-        gradients = self.actor.gradients(saved, grad_input.input[..., state.shape[-1] :])
-        return gradients, -q1.squeeze(-1).mean(-1).sum()
 
     def named_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
         """Weights of actor, critics and their targets, named like 'critic_target.mlp.weight'."""
@@ -268,8 +249,8 @@ class TD3:
         for g, s in zip(self.generators, state["generators"], strict=True):
             g.set_state(s.cpu())  # a CUDA generator too takes its state as a CPU tensor; load's map_location moved it
         self.total_it = int(state["total_it"])
-        if self._graphs is not None:
-            self._graphs.reset()  # the optimizers' state tensors are new
+        if self._fast is not None:
+            self._fast.reset()  # the optimizers' state tensors are new
 
     def save(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
         """Write a checkpoint; `meta` (plain values: the setting, the tasks) travels with it."""

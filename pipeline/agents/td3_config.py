@@ -26,3 +26,6 @@ class TD3Config:
     expl_noise: float = bounded(0.1, ge=0)  # std of Gaussian exploration noise (x max action)
     precision: Precision = Precision.fp32  # bf16: faster with AVX-512 BF16 / AMX, 30-40x slower without (emulated)
     compile: bool = False  # torch.compile the update's gradient computation (~17 s to compile cold, ~3 s warm)
+    # hand-written backward + fused Adam step (+ CUDA graphs with TD3(cuda_graph=True)): the plain update (autograd,
+    # torch.optim) to float rounding, faster; the code is in pipeline/agents/fast. false: the plain update
+    fast: bool = True

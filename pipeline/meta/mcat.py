@@ -15,7 +15,7 @@ task i in lockstep:
    its stored segments with today's C); both buffers cache each row's z until C changes
    (`pipeline.data.context_cache`);
 4. every `retrain_every` steps: C and F on the replay (L_forw + L_cont), the task features and,
-   with PT, H through the frozen F (design.md section 3); then the cached z are encoded anew.
+   with PT, H through the frozen F (docs/algorithms/mcat.md); then the cached z are encoded anew.
 
 Rewards are what the envs emit (the caller delays them); evaluation reports the dense and the
 delayed return of the deterministic policy with its context inferred online from its own history.
@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from pipeline.agents.fused_adam import fused_adam_step
 from pipeline.agents.sil import SILBuffer, SILConfig, sil_losses
 from pipeline.agents.td3 import TD3
 from pipeline.data.replay import Batch
@@ -272,8 +271,7 @@ class MetaTrainer:
                 agent.critic_optimizer.zero_grad(set_to_none=True)
                 agent.actor_optimizer.zero_grad(set_to_none=True)
                 (actor_loss + critic_loss).backward()
-                fused_adam_step(agent.critic_optimizer)
-                fused_adam_step(agent.actor_optimizer)
+                agent.step_optimizers()
                 self.sil_buffer.update_priorities(sil_batch.indices, advantages)
                 losses |= {"sil_actor": float(actor_loss.detach()), "sil_critic": float(critic_loss.detach())}
         return losses
@@ -340,7 +338,7 @@ class MetaTrainer:
             for done in streams.advance(actions, next_obs, active, ended):
                 self._end_episode(done.seed, done.task, done.received)
             if self.step > start_steps:
-                for _ in range(self.n_tasks):  # one update per env step of each task (design.md: every step)
+                for _ in range(self.n_tasks):  # one update per env step of each task (docs/algorithms/mcat.md)
                     losses = self._train()
                     if not all(np.isfinite(v) for v in losses.values()):
                         raise NonFiniteError(f"non-finite loss {losses} at env step {self.step * self.n_tasks}")
