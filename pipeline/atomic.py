@@ -1,11 +1,15 @@
 """Atomic file output: write to a temp file in the same folder, fsync, then rename.
 
 A reader (or DVC) sees either the old file or the complete new one, never a partial one,
-even if the writer is killed mid-write.
+even if the writer is killed mid-write. A write that runs out of disk space raises
+`DiskFullError` naming the output and the free bytes, after removing its temp file: the old
+version stays. Long stages also call `ensure_free_space` before a large write, so that they stop
+with the bytes needed before writing anything.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -15,6 +19,46 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+MiB = 1024**2
+RESERVE = 16 * MiB  # kept free beyond an estimate: metadata, logs, the estimate's slack
+
+
+class DiskFullError(OSError):
+    """Not enough disk space for an output; the previous version of it is intact."""
+
+
+def free_bytes(path: str | Path) -> int:
+    """Free bytes on the filesystem that holds `path` (or its nearest existing parent)."""
+    path = Path(path).absolute()
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def ensure_free_space(path: str | Path, needed: int, what: str) -> None:
+    """Raise DiskFullError, saying the bytes needed and where, unless `needed` (+ RESERVE) bytes are free at `path`."""
+    free = free_bytes(path)
+    if free < needed + RESERVE:
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"{what} needs {needed / MiB:.1f} MiB under {Path(path).parent} and only {free / MiB:.1f} MiB are free; "
+            "free some space there (or run with another --root); nothing was written, the last good state is intact",
+        )
+
+
+@contextmanager
+def _disk_full_named(path: Path) -> Iterator[None]:
+    """Turn an out-of-space error while writing `path` into a DiskFullError that names it."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno != errno.ENOSPC or isinstance(err, DiskFullError):
+            raise
+        free = free_bytes(path)
+        raise DiskFullError(
+            errno.ENOSPC, f"disk full while writing {path} ({free / MiB:.1f} MiB free); the previous version is intact"
+        ) from None
 
 
 def _umask() -> int:
@@ -32,9 +76,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
+        with _disk_full_named(path):
+            yield tmp_path
+            with open(tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual mode
         os.replace(tmp_path, path)
     finally:
@@ -61,10 +106,11 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     tmp.mkdir()
     try:
-        yield tmp
-        for file in tmp.rglob("*"):
-            _fsync(file)
-        _fsync(tmp)
+        with _disk_full_named(path):
+            yield tmp
+            for file in tmp.rglob("*"):
+                _fsync(file)
+            _fsync(tmp)
         old = tmp.with_suffix(".old")
         if path.exists():
             os.rename(path, old)
