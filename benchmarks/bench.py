@@ -48,7 +48,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.sb3_reference import sb3_td3
 from pipeline.agents.fast.cuda_graphs import WARMUP_UPDATES
-from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
 from pipeline.allocator import keep_freed_memory
@@ -56,8 +55,9 @@ from pipeline.atomic import write_json, write_text
 from pipeline.data.replay import ReplayBuffer
 from pipeline.envs import SETTINGS, Task, make_env, make_raw_env
 from pipeline.hardware import cpu_capabilities, native_bf16
-from pipeline.meta.config import MetaConfig
-from pipeline.meta.mcat import METHODS, MetaTrainer, build_seed_models
+from pipeline.methods.mcat.config import MetaConfig
+from pipeline.methods.mcat.loop import MetaTrainer, Switches, build_seed_models
+from pipeline.methods.mcat.sil_config import SILConfig
 from pipeline.models.config import ContextConfig, ForwardModelConfig, TranslatorConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -538,8 +538,8 @@ def meta_step_cost(budget: Budget) -> dict[str, Any]:
     models = [build_seed_models(obs_dim, act_dim, space.low, space.high, context, forward, translator)]
     retrain_updates = 5 if budget.name == "quick" else META_RETRAIN_UPDATES
     trainer = MetaTrainer(
-        agent, models, envs, METHODS["mcat"], meta=MetaConfig(replay_capacity=200_000), context=context,
-        forward=forward, translator=translator, sil=SILConfig(), retrain_every=10**9,
+        agent, models, envs, Switches(transfer=True, sil=True), meta=MetaConfig(replay_capacity=200_000),
+        context=context, forward=forward, translator=translator, sil=SILConfig(), retrain_every=10**9,
         retrain_updates=retrain_updates, seed=0,
     )  # fmt: skip
     warm = max(budget.td3_buffer // len(tasks), 300)

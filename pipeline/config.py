@@ -2,6 +2,10 @@
 
 Every stage calls `load_params` before any work: a wrong key, type or range stops the stage
 with a `ParamsError` naming the key and the allowed values, and no output is touched.
+
+The schema is `Params` plus one top-level block per params block a registered meta-RL method owns
+(pipeline.methods.registry: MCAT's `meta` and `sil`, ...), each validated against the method's schema
+dataclass. Task values are checked by their setting (pipeline.envs.registry).
 """
 
 from __future__ import annotations
@@ -16,10 +20,9 @@ import yaml
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3_config import TD3Config
-from pipeline.envs import SETTINGS, check_task
-from pipeline.meta.config import METHOD_NAMES, MetaConfig, MetaTrainRuns
+from pipeline.envs.registry import check_task, setting_names
+from pipeline.methods import registry as methods
 from pipeline.models.config import ContextConfig, CycleTranslatorConfig, ForwardModelConfig, TranslatorConfig
 from pipeline.schema import bounded, range_errors
 
@@ -76,7 +79,7 @@ class Budgets:
 
 @dataclass
 class TaskSet:
-    """One setting's tasks, as its physics parameter (see pipeline.envs.make_env)."""
+    """One setting's tasks: values its setting accepts (a physics parameter, a name, a record; pipeline.envs)."""
 
     source: Any = MISSING  # the task the good source policy is trained on
     train: List[Any] = MISSING  # meta-training tasks
@@ -97,7 +100,20 @@ class CollectConfig:
 
 
 @dataclass
+class MetaTrainRuns:
+    """One DVC stage per (setting, method); each runs the profile's seeds (batched, as the method decides)."""
+
+    settings: List[str] = field(default_factory=lambda: ["halfcheetah-armature"])
+    methods: List[str] = field(default_factory=lambda: ["mcat", "mcat_no_pt"])  # registered methods (pipeline.methods)
+    # Table 4's other reward delays: stages meta_delay@<delay>-<setting>-<method>, same settings x methods
+    # (paper: [200, 350] beside the top-level delay 500); empty: no such stages
+    other_delays: List[int] = field(default_factory=list)
+
+
+@dataclass
 class Params:
+    """The fixed part of params.yaml; `schema()` adds the blocks of the registered methods (e.g. `meta`, `sil`)."""
+
     profile: Profile = MISSING  # which of `budgets` every stage uses
     task_definition: TaskDefinition = TaskDefinition.paper  # the envs' reward, termination and physics change
     delay: int = bounded(MISSING, ge=0)  # meta-training reward delay in steps; 0 or 1 = dense
@@ -111,8 +127,6 @@ class Params:
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
     cycle_baseline: CycleTranslatorConfig = field(default_factory=CycleTranslatorConfig)
     meta_train: MetaTrainRuns = field(default_factory=MetaTrainRuns)
-    meta: MetaConfig = field(default_factory=MetaConfig)
-    sil: SILConfig = field(default_factory=SILConfig)
     budgets: Budgets = MISSING
 
     @property
@@ -120,9 +134,27 @@ class Params:
         return getattr(self.budgets, self.profile.value)
 
 
+_SCHEMAS: dict[tuple, type] = {}
+
+
+def schema() -> type:
+    """`Params` with a field per params block of the registered methods (key -> the method's schema dataclass,
+    its defaults where params.yaml has no such block)."""
+    owned = methods.owned_params()
+    key = tuple(owned.items())
+    if key not in _SCHEMAS:
+        clash = sorted(set(owned) & {f.name for f in dataclasses.fields(Params)})
+        if clash:
+            raise TypeError(f"method params block(s) {clash} clash with params.yaml's own keys")
+        extra = [(name, block, field(default_factory=block)) for name, block in owned.items()]
+        made = dataclasses.make_dataclass("Params", extra, bases=(Params,), namespace={"__module__": __name__})
+        _SCHEMAS[key] = made
+    return _SCHEMAS[key]
+
+
 def _allowed_keys(dotted_parent: str) -> list[str]:
     """Field names of the schema dataclass at `dotted_parent` ('' = top level)."""
-    node: Any = Params
+    node: Any = schema()
     for key in filter(None, dotted_parent.split(".")):
         if get_origin(node) is dict:
             node = get_args(node)[1]
@@ -131,7 +163,7 @@ def _allowed_keys(dotted_parent: str) -> list[str]:
         else:
             return []
     if get_origin(node) is dict:
-        return list(SETTINGS) if dotted_parent in ("tasks", "transfer") else []
+        return list(setting_names()) if dotted_parent in ("tasks", "transfer") else []
     return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
 
 
@@ -147,8 +179,8 @@ def _omegaconf_message(err: OmegaConfBaseException) -> str:
 def _task_errors(tasks: dict[str, TaskSet]) -> list[str]:
     errors = []
     for setting, task_set in tasks.items():
-        if setting not in SETTINGS:
-            errors.append(f"unknown key 'tasks.{setting}'; allowed settings: {', '.join(SETTINGS)}")
+        if setting not in setting_names():
+            errors.append(f"unknown key 'tasks.{setting}'; allowed settings: {', '.join(setting_names())}")
             continue
         named = [("source", task_set.source)]
         for split in ("train", "test"):
@@ -178,8 +210,8 @@ def _repeats(tasks: list) -> bool:
 def _transfer_errors(transfer: dict[str, TransferSet]) -> list[str]:
     errors = []
     for setting, spec in transfer.items():
-        if setting not in SETTINGS:
-            errors.append(f"unknown key 'transfer.{setting}'; allowed settings: {', '.join(SETTINGS)}")
+        if setting not in setting_names():
+            errors.append(f"unknown key 'transfer.{setting}'; allowed settings: {', '.join(setting_names())}")
             continue
         for i, task in enumerate(spec.tasks):
             try:
@@ -200,10 +232,11 @@ def _meta_train_errors(runs: MetaTrainRuns, tasks: dict[str, TaskSet], delay: in
         for i, s in enumerate(runs.settings)
         if s not in tasks
     ]
+    registered = methods.method_names()
     errors += [
-        f"meta_train.methods[{i}]: unknown method {m!r}; allowed: {', '.join(METHOD_NAMES)}"
+        f"meta_train.methods[{i}]: unknown method {m!r}; allowed: {', '.join(registered)}"
         for i, m in enumerate(runs.methods)
-        if m not in METHOD_NAMES
+        if m not in registered
     ]
 
     def dense_as_0(d: int) -> int:  # delays 0 and 1 both leave the reward dense: one run
@@ -262,9 +295,9 @@ def _consistency_errors(params: Params) -> list[str]:
 
 def validate(raw: Any, origin: str = "params") -> Params:
     """Merge `raw` (a mapping or DictConfig) into the schema and check every range."""
-    schema = OmegaConf.structured(Params)
+    structured = OmegaConf.structured(schema())
     try:
-        merged = OmegaConf.merge(schema, raw)
+        merged = OmegaConf.merge(structured, raw)
         missing = sorted(OmegaConf.missing_keys(merged))
         if missing:
             raise ParamsError(f"{origin}: missing key(s): {', '.join(missing)}")
@@ -291,6 +324,7 @@ def load_params(path: str | Path) -> Params:
 __all__ = [
     "Budget",
     "CollectConfig",
+    "MetaTrainRuns",
     "Params",
     "ParamsError",
     "Profile",
@@ -298,5 +332,6 @@ __all__ = [
     "TaskSet",
     "TransferSet",
     "load_params",
+    "schema",
     "validate",
 ]

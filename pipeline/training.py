@@ -1,10 +1,18 @@
-"""TD3 training loop on one task, for K seeds at once (one env per seed, stepped in lockstep)."""
+"""TD3 training loop on one task, for K seeds at once (one env per seed, stepped in lockstep), resumable.
+
+Its resume state (one generation of a `pipeline.resume.ResumeFolder`): `agent.pt` (weights, target nets,
+optimizers, generators, update count: tensors only, loaded with `weights_only=True`), `replay.npz` (the
+replay buffer's filled rows, write position and sampling generators), `loop.npz` (current observations,
+each env's physics) and `loop.json` (step, evaluation curves so far, numpy generator states, the envs'
+other state). Nothing is pickled.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import gymnasium
 import numpy as np
@@ -13,18 +21,71 @@ from tqdm.auto import tqdm
 
 from pipeline.agents.td3 import TD3
 from pipeline.data.replay import ReplayBuffer
+from pipeline.envs.state import get_env_states, set_env_states
 from pipeline.evaluation import evaluate_policies
 from pipeline.guards import NonFiniteError
-from pipeline.resume import LoopState, load_resume_state, save_resume_state
+from pipeline.resume import ResumeFolder
 from pipeline.seeding import stream_seed
 
-__all__ = ["EvalPoint", "NonFiniteError", "evaluation_seed", "train_td3"]
+__all__ = ["EvalPoint", "LoopState", "NonFiniteError", "evaluation_seed", "train_td3"]
 
 
 class EvalPoint(NamedTuple):
     env_steps: int
     mean_return: float
     stderr: float
+
+
+class LoopState(NamedTuple):
+    step: int  # env steps done (per env)
+    obs: np.ndarray  # [K, obs_dim] the observations the next step acts on
+    curves: list[list[list[float]]]  # per seed, the evaluation points so far (env_steps, mean, stderr)
+
+
+def save_loop_state(
+    folder: Path,
+    *,
+    agent: TD3,
+    buffer: ReplayBuffer,
+    rngs: Sequence[np.random.Generator],
+    envs: Sequence[gymnasium.Env],
+    loop: LoopState,
+) -> None:
+    """Write the training run's complete state into the empty `folder`."""
+    torch.save(agent.state_dict(), folder / "agent.pt")
+    np.savez(folder / "replay.npz", **buffer.state_arrays())
+    env_states, env_arrays = get_env_states(envs)
+    np.savez(folder / "loop.npz", obs=loop.obs, **env_arrays)
+    meta = {
+        "step": loop.step,
+        "curves": loop.curves,
+        "rngs": [rng.bit_generator.state for rng in rngs],
+        "envs": env_states,
+    }
+    (folder / "loop.json").write_text(json.dumps(meta))
+
+
+def load_loop_state(
+    folder: Path,
+    *,
+    agent: TD3,
+    buffer: ReplayBuffer,
+    rngs: Sequence[np.random.Generator],
+    envs: Sequence[gymnasium.Env],
+) -> LoopState:
+    """Restore a state written by `save_loop_state` into freshly built objects; returns the loop's part."""
+    meta: dict[str, Any] = json.loads((folder / "loop.json").read_text())
+    if len(meta["rngs"]) != len(rngs) or len(meta["envs"]) != len(envs):
+        raise ValueError(f"{folder}: resume state has {len(meta['envs'])} envs, this run {len(envs)}")
+    agent.load(folder / "agent.pt")
+    with np.load(folder / "replay.npz") as replay:
+        buffer.load_state_arrays(dict(replay))
+    with np.load(folder / "loop.npz") as arrays:
+        loop = dict(arrays)
+    for rng, state in zip(rngs, meta["rngs"], strict=True):
+        rng.bit_generator.state = state
+    set_env_states(envs, meta["envs"], loop)
+    return LoopState(int(meta["step"]), loop["obs"], meta["curves"])
 
 
 def evaluation_seed(seed: int) -> int:
@@ -45,9 +106,8 @@ def train_td3(
     seed: int,
     progress: bool = True,
     on_eval: Callable[[list[list[EvalPoint]]], None] | None = None,
-    resume_dir: Path | None = None,
+    resume: ResumeFolder | None = None,
     checkpoint_every: int = 0,
-    fingerprint: str = "",
 ) -> list[list[EvalPoint]]:
     """Train the K seeds of `agent` for `steps` env steps each; return one eval curve per seed.
 
@@ -59,10 +119,10 @@ def train_td3(
     seed. Evaluation at step 0, every `eval_every` steps and at the end; `on_eval` receives
     the K curves so far.
 
-    With `resume_dir`, the complete run state is saved there every `checkpoint_every` steps
-    (see pipeline.resume), and a state found there with the same `fingerprint` is continued
-    from: the result is bitwise the uninterrupted run's. Deleting the folder once the run's
-    outputs are safe is the caller's job. A non-finite observation, loss or (at checkpoints)
+    With `resume` (an open ResumeFolder), the complete run state is saved there every
+    `checkpoint_every` steps, and an intact state of the same configuration found there is
+    continued from: the result is bitwise the uninterrupted run's. Removing the folder once the
+    run's outputs are safe is the caller's job. A non-finite observation, loss or (at checkpoints)
     parameter raises NonFiniteError before anything more is saved.
     """
     k = agent.n_seeds
@@ -89,12 +149,12 @@ def train_td3(
             on_eval(curves)
 
     def fail(quantity: str, step: int) -> NonFiniteError:
-        kept = f"last good resume state: {resume_dir} (kept)" if resume_dir else "no resume state (checkpointing off)"
+        kept = f"last good resume state: {resume.folder} (kept)" if resume else "no resume state (checkpointing off)"
         return NonFiniteError(f"non-finite {quantity} at env step {step}; {kept}")
 
     state = None
-    if resume_dir is not None:
-        state = load_resume_state(resume_dir, fingerprint=fingerprint, agent=agent, buffer=buffer, rngs=rngs, envs=envs)
+    if resume is not None:
+        state = resume.load(lambda folder: load_loop_state(folder, agent=agent, buffer=buffer, rngs=rngs, envs=envs))
     if state is None:
         evaluate(0)
         obs, first = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=True)]), 1
@@ -127,14 +187,19 @@ def train_td3(
         if step % eval_every == 0 or step == steps:
             evaluate(step)
             bar.set_postfix(ret=" ".join(f"{c[-1].mean_return:.0f}" for c in curves))
-        if resume_dir is not None and checkpoint_every > 0 and step % checkpoint_every == 0 and step < steps:
+        if resume is not None and checkpoint_every > 0 and step % checkpoint_every == 0 and step < steps:
             for name, param in agent.named_parameters():
                 if not torch.isfinite(param).all():
                     raise fail(f"parameter {name}", step)
             loop = LoopState(step, obs, [[list(p) for p in curve] for curve in curves])
-            save_resume_state(
-                resume_dir, fingerprint=fingerprint, agent=agent, buffer=buffer, rngs=rngs, envs=envs, loop=loop
+            resume.save(
+                lambda folder, loop=loop: save_loop_state(
+                    folder, agent=agent, buffer=buffer, rngs=rngs, envs=envs, loop=loop
+                ),
+                position=step,
             )
+        if resume is not None:
+            resume.progress(step)
         bar.update(1)
     bar.close()
     return curves

@@ -8,16 +8,15 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import io
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from pipeline.atomic import recover_folder, write_text
-from pipeline.config import Params, ParamsError, load_params
-from pipeline.meta.config import MetaTrainRuns
+from pipeline.atomic import write_text
+from pipeline.config import MetaTrainRuns, Params, ParamsError, load_params
+from pipeline.resume import ResumeFolder, ResumeLocked
 
 
 def argument_parser(description: str) -> argparse.ArgumentParser:
@@ -47,6 +46,16 @@ def check_setting_or_exit(params: Params, setting: str) -> None:
 def resume_folder(root: Path, stage: str, setting: str) -> Path:
     """Where a stage keeps the resume state of one run; removed once the run's outputs are written."""
     return root / ".resume" / stage / setting
+
+
+def open_resume_or_exit(resume: ResumeFolder) -> ResumeFolder:
+    """Take the resume folder's lock; if another process holds it, print which and exit 2."""
+    try:
+        resume.open()
+    except ResumeLocked as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return resume
 
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding pipeline/ and stages/
@@ -80,15 +89,6 @@ def run_fingerprint(params: Params, *parts: str) -> str:
     runs_left_out = dataclasses.replace(params, meta_train=MetaTrainRuns())
     text = OmegaConf.to_yaml(OmegaConf.structured(runs_left_out)) + "\n".join([*parts, code_version()])
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def note_if_resume_ignored(folder: Path, fingerprint: str) -> None:
-    """Say so when the resume state in `folder` (a loop.json beside the rest) will not be continued."""
-    recover_folder(folder)  # a state a kill left moved aside counts
-    meta = folder / "loop.json"
-    if meta.is_file() and json.loads(meta.read_text()).get("fingerprint") != fingerprint:
-        print(f"note: {folder} holds the resume state of another configuration or code version; starting afresh",
-              file=sys.stderr)  # fmt: skip
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

@@ -1,47 +1,48 @@
 """Stage meta_train: one meta-RL method on one setting's training tasks, the profile's seeds (paper 5.2, 5.3).
 
-The seeds train as one seed-batched model, or with `meta.batch_seeds: false` one after another (each its own
-resume state); either way seed k draws the same random streams, so the outputs agree.
+Works for every method of the registry (pipeline.methods): the method builds a learner for a group of seeds
+(`protocol.MethodTrainer`), this stage drives it, evaluates it and keeps its resume states. Its seeds train as
+one group (MCAT: one seed-batched model) or, as the method decides (MCAT's `meta.batch_seeds: false`), one
+group after another, each with its own resume state; seed k draws the same random streams either way.
 
 Rewards delayed by the top-level `delay`, or by `--delay` (stage meta_delay, Table 4's other delays:
 outputs under data/meta/delay-<delay>/ and reports/meta/delay-<delay>/ instead). Evaluation every
-meta_eval_every env steps on every training and held-out test task (deterministic policy, context
-inferred online). Writes reports/meta/<setting>/<method>/curve.csv (env_steps, method, seed, task,
-split, dense_return, delayed_return), metrics.json (final test and train returns, mean ± standard error over seeds),
-embeddings.csv (seed, task, z0..: context embeddings of segments from the final replay) and
-data/meta/<setting>/<method>/ (agent and per-seed C, F, H).
+meta_eval_every env steps on every training and held-out test task (the method's evaluation policy).
+Writes reports/meta/<setting>/<method>/curve.csv (env_steps, method, seed, task, split, dense_return,
+delayed_return), metrics.json (final test and train returns, mean ± standard error over seeds, and the
+method's own fields), embeddings.csv (seed, task, then the method's embedding columns, e.g. MCAT's context
+z0..) and data/meta/<setting>/<method>/ (the method's checkpoints, e.g. MCAT's agent.pt and models.pt).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
-import shutil
+import json
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import gymnasium
 import numpy as np
-import torch
+from tqdm.auto import tqdm
 
-from pipeline.agents.td3 import TD3, stack_seeds
 from pipeline.allocator import keep_freed_memory
-from pipeline.atomic import write_bytes, write_json
+from pipeline.atomic import write_json
 from pipeline.config import Params
 from pipeline.envs import make_env
 from pipeline.evaluation import summarize
 from pipeline.guards import NonFiniteError
-from pipeline.meta.mcat import METHODS, MetaTrainer, SeedModels, build_seed_models, evaluate_contextual
-from pipeline.meta.resume import load_meta_state, save_meta_state
-from pipeline.seeding import stream_generator, stream_seed
-from pipeline.transfer.windows import Windows
+from pipeline.methods.protocol import MetaLearner, Run, seed_groups
+from pipeline.methods.registry import MethodSpec, get_method, method_names
+from pipeline.resume import ResumeFolder
 from stages.common import (
     argument_parser,
     check_setting_or_exit,
     load_params_or_exit,
-    note_if_resume_ignored,
+    open_resume_or_exit,
     resume_folder,
     run_fingerprint,
     write_csv,
@@ -49,14 +50,16 @@ from stages.common import (
 
 CURVE_HEADER = ("env_steps", "method", "seed", "task", "split", "dense_return", "delayed_return")
 EMBEDDING_HEADER = ("seed", "task")
-EMBEDDING_SEGMENTS = 50  # context segments per (seed, task) in embeddings.csv (App. D.5's scatter)
 EVAL_SEED_OFFSET = 70_000  # evaluation resets apart from training's
+PROGRESS_CHUNK = 50  # loop steps between progress-bar updates (chunking does not change the run)
+STAGE_FILE = "stage.json"  # the stage's part of a resume state (curve rows); the method's is in METHOD_DIR
+METHOD_DIR = "method"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__.splitlines()[0])
     parser.add_argument("setting", help="task family, e.g. halfcheetah-armature")
-    parser.add_argument("method", help=f"one of {', '.join(METHODS)}")
+    parser.add_argument("method", help="a registered method, e.g. mcat")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--delay", type=int, help="reward delay instead of params' `delay` (stage meta_delay)")
     args = parser.parse_args(argv)
@@ -67,8 +70,10 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"error: --delay {args.delay}: must be >= 0 and not params' delay (meta_train runs that)")
         params = dataclasses.replace(params, delay=args.delay)
     check_setting_or_exit(params, args.setting)
-    if args.method not in METHODS:
-        raise SystemExit(f"error: method {args.method!r} unknown; allowed: {', '.join(METHODS)}")
+    if args.method not in method_names():
+        raise SystemExit(f"error: method {args.method!r} unknown; allowed: {', '.join(method_names())}")
+    spec = get_method(args.method)
+    trainer = spec.load_trainer()
 
     budget, tasks = params.budget, params.tasks[args.setting]
     k, n_train = budget.seeds, len(tasks.train)
@@ -77,70 +82,69 @@ def main(argv: list[str] | None = None) -> None:
     out_dir = root / "data" / runs / args.setting / args.method
     report_dir = root / "reports" / runs / args.setting / args.method
     run_name = f"{args.setting}-{args.method}" + ("" if args.delay is None else f"-delay{args.delay}")
-    groups = [list(range(k))] if params.meta.batch_seeds else [[s] for s in range(k)]
-    resumes = [
-        resume_folder(root, "meta_train", run_name + ("" if len(groups) == 1 else f"-seed{g[0]}")) for g in groups
-    ]
-    fingerprint = run_fingerprint(params, "meta_train", args.setting, args.method)
-    for resume in resumes:
-        note_if_resume_ignored(resume, fingerprint)
+    groups = seed_groups(trainer, params, k)
     iterations = max(1, budget.meta_steps // n_train)  # loop steps: each steps every training task once
-    how = "batched" if len(groups) == 1 else "one at a time"
+    fingerprint = run_fingerprint(params, "meta_train", args.setting, args.method)
+    checkpoint_every = max(1, budget.checkpoint_every // n_train) if budget.checkpoint_every else 0
+    resumes = [
+        ResumeFolder(
+            resume_folder(root, "meta_train", run_name + ("" if len(groups) == 1 else f"-seed{g[0]}")),
+            fingerprint=fingerprint,
+            name=f"meta_train {args.setting} {args.method}" + ("" if len(groups) == 1 else f" seeds {g}"),
+            unit="env step",
+            total=iterations * n_train,
+            every=checkpoint_every * n_train,
+        )
+        for g in groups
+    ]
+    how = "batched" if len(groups) == 1 else "one group at a time"
     print(f"meta_train {args.setting} {args.method}: {k} seed(s) {how}, {iterations * n_train} env steps each, "
           f"delay {params.delay}")  # fmt: skip
 
     results: list[SeedsResult] = []
     started = time.perf_counter()
-    for seeds, resume in zip(groups, resumes, strict=True):
-        earlier = [row for r in results for row in r.rows]
-        try:
-            result = train_seeds(
-                params, args, seeds, iterations, resume, fingerprint, report_dir, earlier, len(groups) > 1
-            )
-        except NonFiniteError as err:
-            print(
-                f"error: meta_train {args.setting} {args.method}: {err}; resume state kept: {resume}", file=sys.stderr
-            )
-            raise SystemExit(3) from None
-        results.append(result)
-    wall = time.perf_counter() - started
-    rows = sorted((row for r in results for row in r.rows), key=curve_order)
-    agent = stack_seeds([r.agent for r in results])
-    agent.save(out_dir / "agent.pt", {"setting": args.setting, "method": args.method, "tasks": list(tasks.train)})
-    buffer = io.BytesIO()
-    models = [seed for r in results for seed in r.models]
-    torch.save([{name: m.state_dict() for name, m in seed._asdict().items()} for seed in models], buffer)
-    write_bytes(out_dir / "models.pt", buffer.getvalue())
+    with ExitStack() as held:  # every group's resume folder is this process's until the run is written
+        for resume in resumes:
+            held.enter_context(open_resume_or_exit(resume))
+        for seeds, resume in zip(groups, resumes, strict=True):
+            earlier = [row for r in results for row in r.rows]
+            try:
+                result = train_seeds(
+                    params, spec, args, seeds, iterations, resume, report_dir, earlier, len(groups) > 1
+                )
+            except NonFiniteError as err:
+                where = f"{args.setting} {args.method}"
+                print(f"error: meta_train {where}: {err}; resume state kept: {resume.folder}", file=sys.stderr)
+                raise SystemExit(3) from None
+            results.append(result)
+        wall = time.perf_counter() - started
+        rows = sorted((row for r in results for row in r.rows), key=curve_order)
+        meta = {"setting": args.setting, "method": args.method, "tasks": list(tasks.train)}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        extra = trainer.finish([r.learner for r in results], out_dir, meta)
 
-    write_csv(report_dir / "embeddings.csv", EMBEDDING_HEADER + tuple(f"z{j}" for j in range(params.context.z_dim)),
-              [row for r in results for row in r.embeddings])  # fmt: skip
-    final = [r for r in rows if r[0] == rows[-1][0]]
-    summary = {}
-    for split in ("train", "test"):
-        per_seed = np.array(
-            [np.mean([r[5] for r in final if r[2] == params.seed + s and r[4] == split]) for s in range(k)]
+        columns = results[0].embedding_columns
+        write_csv(report_dir / "embeddings.csv", EMBEDDING_HEADER + tuple(columns),
+                  [row for r in results for row in r.embeddings])  # fmt: skip
+        summary = final_returns(rows, params.seed, k)
+        write_json(
+            report_dir / "metrics.json",
+            {
+                "setting": args.setting,
+                "method": args.method,
+                "profile": params.profile.value,
+                "delay": params.delay,
+                "seeds": k,
+                "env_steps": rows[-1][0],
+                "eval_episodes": budget.meta_eval_episodes,
+                "final_test_return": summary["test"],
+                "final_train_return": summary["train"],
+                "wall_seconds": round(wall, 1),
+                **extra,
+            },
         )
-        stats = summarize(per_seed)
-        summary[split] = {"mean": stats.mean, "stderr": stats.stderr, "per_seed": per_seed.tolist()}
-    write_json(
-        report_dir / "metrics.json",
-        {
-            "setting": args.setting,
-            "method": args.method,
-            "profile": params.profile.value,
-            "delay": params.delay,
-            "seeds": k,
-            "batch_seeds": params.meta.batch_seeds,
-            "env_steps": rows[-1][0],
-            "eval_episodes": budget.meta_eval_episodes,
-            "final_test_return": summary["test"],
-            "final_train_return": summary["train"],
-            "transferred_episodes": sum(r.transferred_episodes for r in results),
-            "wall_seconds": round(wall, 1),
-        },
-    )
-    for resume in resumes:
-        shutil.rmtree(resume, ignore_errors=True)
+        for resume in resumes:
+            resume.remove()
     test = summary["test"]
     print(
         f"meta_train {args.setting} {args.method}: test return {test['mean']:.1f} ± {test['stderr']:.1f} ({wall:.0f} s)"
@@ -148,13 +152,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 class SeedsResult(NamedTuple):
-    """What the stage keeps of a trainer once its seeds are trained."""
+    """What the stage keeps of a learner once its seeds are trained."""
 
-    agent: TD3
-    models: list[SeedModels]
+    learner: MetaLearner
     rows: list[tuple]  # curve.csv rows
+    embedding_columns: list[str]  # embeddings.csv's columns after (seed, task)
     embeddings: list[tuple]  # embeddings.csv rows
-    transferred_episodes: int
 
 
 def curve_order(row: tuple) -> tuple:
@@ -162,109 +165,98 @@ def curve_order(row: tuple) -> tuple:
     return row[0], row[4] == "test", row[2], row[3]
 
 
+def final_returns(rows: list[tuple], base_seed: int, seeds: int) -> dict[str, dict[str, Any]]:
+    """Per split, the last evaluation's dense return: mean over tasks per seed, then mean ± s.e. over seeds."""
+    final = [r for r in rows if r[0] == rows[-1][0]]
+    summary = {}
+    for split in ("train", "test"):
+        per_seed = np.array(
+            [np.mean([r[5] for r in final if r[2] == base_seed + s and r[4] == split]) for s in range(seeds)]
+        )
+        stats = summarize(per_seed)
+        summary[split] = {"mean": stats.mean, "stderr": stats.stderr, "per_seed": per_seed.tolist()}
+    return summary
+
+
+def env_grid(params: Params, setting: str, tasks: list, seeds: int) -> list[list[gymnasium.Env]]:
+    """envs[k][i]: an env of tasks[i] for each of `seeds` seeds, rewards delayed by params' delay."""
+    steps, definition = params.budget.max_episode_steps, params.task_definition.value
+    return [
+        [make_env(setting, t, delay=params.delay, max_episode_steps=steps, definition=definition) for t in tasks]
+        for _ in range(seeds)
+    ]
+
+
 def train_seeds(
     params: Params,
+    spec: MethodSpec,
     args: argparse.Namespace,
     seeds: list[int],
     iterations: int,
-    resume: Path,
-    fingerprint: str,
+    resume: ResumeFolder,
     report_dir: Path,
     earlier_rows: list[tuple],
     keep_finished_state: bool,
 ) -> SeedsResult:
-    """Train the run's seeds `seeds` (indices, consecutive) as one batched trainer, resuming from `resume`.
-    Evaluations rewrite curve.csv with `earlier_rows` (other seeds' finished rows) and this trainer's.
+    """Train the run's seeds `seeds` (indices, consecutive) as one learner, resuming from `resume`.
+    Evaluations rewrite curve.csv with `earlier_rows` (other seeds' finished rows) and this learner's.
     `keep_finished_state`: checkpoint at the end too (the stage removes the states once all seeds are done)."""
     budget, tasks, k = params.budget, params.tasks[args.setting], len(seeds)
     n_train = len(tasks.train)
-
-    def grid(task_list: list) -> list[list]:
-        steps, definition = budget.max_episode_steps, params.task_definition.value
-        return [
-            [
-                make_env(args.setting, t, delay=params.delay, max_episode_steps=steps, definition=definition)
-                for t in task_list
-            ]
-            for _ in range(k)
-        ]
-
-    envs, train_eval, test_eval = grid(tasks.train), grid(tasks.train), grid(tasks.test)
-    space = envs[0][0].action_space
-    obs_dim, action_dim = envs[0][0].observation_space.shape[0], space.shape[0]
-    agent = TD3(obs_dim, action_dim, space.low, space.high, params.td3, context_dim=params.context.z_dim,
-                seed=params.seed + seeds[0], n_seeds=k)  # fmt: skip
-    models = []
-    for s in seeds:
-        torch.manual_seed(stream_seed(params.seed + s, "meta.models"))  # C, F, H init: apart from TD3's streams
-        models.append(build_seed_models(obs_dim, action_dim, space.low, space.high, params.context,
-                                        params.forward_model, params.translator))  # fmt: skip
-    trainer = MetaTrainer(
-        agent,
-        models,
-        envs,
-        METHODS[args.method],
-        meta=dataclasses.replace(params.meta, replay_capacity=min(params.meta.replay_capacity, iterations)),
-        context=params.context,
-        forward=params.forward_model,
-        translator=params.translator,
-        sil=params.sil,
-        retrain_every=max(1, budget.meta_retrain_every // n_train),
-        retrain_updates=budget.meta_retrain_updates,
-        seed=params.seed,
-        first_seed=seeds[0],
-    )
+    envs, train_eval, test_eval = (env_grid(params, args.setting, t, k) for t in (tasks.train, tasks.train, tasks.test))
+    learner = spec.load_trainer().build(Run(params, spec, args.setting, list(seeds), envs, iterations))
     rows: list[tuple] = []
 
     def evaluate(step: int) -> None:
         env_steps = step * n_train
-        for split, grid_envs in (("train", train_eval), ("test", test_eval)):
-            dense, delayed = evaluate_contextual(agent, models, grid_envs, budget.meta_eval_episodes,
-                                                 params.seed + EVAL_SEED_OFFSET, params.context.history)  # fmt: skip
+        for split, grid in (("train", train_eval), ("test", test_eval)):
+            dense, delayed = learner.evaluate(grid, budget.meta_eval_episodes, params.seed + EVAL_SEED_OFFSET)
             for s in range(k):
                 for i in range(dense.shape[1]):
                     rows.append((env_steps, args.method, params.seed + seeds[s], i, split, dense[s, i], delayed[s, i]))
         write_csv(report_dir / "curve.csv", CURVE_HEADER, sorted(earlier_rows + rows, key=curve_order))
 
-    extra = load_meta_state(resume, trainer, fingerprint=fingerprint)
-    if extra is not None:
-        rows[:] = [tuple(r) for r in extra["rows"]]
-        print(f"meta_train {args.setting} {args.method}: seeds {seeds}: resuming at env step {trainer.step * n_train}")
-    resumed_at = trainer.step
+    def read(folder: Path) -> list[tuple]:
+        learner.load_state(folder / METHOD_DIR)
+        return [tuple(r) for r in json.loads((folder / STAGE_FILE).read_text())["rows"]]
+
+    def write(folder: Path) -> None:
+        (folder / METHOD_DIR).mkdir()
+        learner.save_state(folder / METHOD_DIR)
+        (folder / STAGE_FILE).write_text(json.dumps({"rows": rows}))
 
     def checkpoint() -> None:
-        save_meta_state(resume, trainer, fingerprint=fingerprint, extra={"rows": rows})
+        resume.save(write, position=learner.step * n_train)
 
-    trainer.run(
-        iterations,
-        start_steps=budget.meta_start_steps // n_train,
-        eval_every=max(1, budget.meta_eval_every // n_train),
-        evaluate=evaluate,
-        progress=not args.no_progress,
-        checkpoint=checkpoint,
-        checkpoint_every=max(1, budget.checkpoint_every // n_train) if budget.checkpoint_every else 0,
-    )
-    if keep_finished_state and trainer.step > resumed_at:
+    saved_rows = resume.load(read)
+    if saved_rows is not None:
+        rows[:] = saved_rows
+    resumed_at = learner.step
+    eval_every = max(1, budget.meta_eval_every // n_train)
+    checkpoint_every = max(1, budget.checkpoint_every // n_train) if budget.checkpoint_every else 0
+    if learner.step == 0:
+        evaluate(0)
+    bar = tqdm(total=iterations, initial=learner.step, disable=args.no_progress, unit="step", dynamic_ncols=True,
+               mininterval=1)  # fmt: skip
+    while learner.step < iterations:
+        # up to the next evaluation, checkpoint or bar update: the learner runs the same steps in any chunks
+        due = [iterations, (learner.step // eval_every + 1) * eval_every, learner.step + PROGRESS_CHUNK]
+        if checkpoint_every:
+            due.append((learner.step // checkpoint_every + 1) * checkpoint_every)
+        before = learner.step
+        learner.train(min(due) - learner.step)
+        step = learner.step
+        if step % eval_every == 0 or step == iterations:
+            evaluate(step)
+        if checkpoint_every and step % checkpoint_every == 0 and step < iterations:
+            checkpoint()
+        resume.progress(step * n_train)
+        bar.update(step - before)
+    bar.close()
+    if keep_finished_state and learner.step > resumed_at:
         checkpoint()  # other seeds are still to train: a kill then does not lose these
-    embeddings = embedding_rows(trainer, params.seed, seeds[0])
-    return SeedsResult(agent, models, rows, embeddings, trainer.transferred_episodes)
-
-
-def embedding_rows(trainer: MetaTrainer, base_seed: int, first_seed: int = 0) -> list[tuple]:
-    """z = C(segment) of EMBEDDING_SEGMENTS context segments per seed and training task, from the final replay;
-    the trainer's seed s is the run's seed `first_seed + s`."""
-    rows = []
-    for s, models in enumerate(trainer.models, start=first_seed):
-        generator = stream_generator(base_seed + s, "meta.embedding_segments")
-        for i in range(trainer.n_tasks):
-            try:
-                windows = Windows(trainer.replay.task_data(s - first_seed, i), trainer.context.history, 1)
-            except ValueError:
-                continue  # no episode longer than the context yet
-            with torch.no_grad():
-                z = models.encoder(windows.contexts(EMBEDDING_SEGMENTS, generator))
-            rows += [(base_seed + s, i, *(f"{v:.5g}" for v in row)) for row in z.tolist()]
-    return rows
+    columns, embeddings = learner.embeddings()
+    return SeedsResult(learner, rows, columns, embeddings)
 
 
 if __name__ == "__main__":

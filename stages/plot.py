@@ -24,9 +24,11 @@ from pathlib import Path
 
 from pipeline.atomic import write_text
 from pipeline.config import Params
+from pipeline.envs import task_label
+from pipeline.methods.registry import label
 from pipeline.report.curves import read_embeddings, return_at, return_curve
 from pipeline.report.figures import embedding_scatter, fig3_curves, fig5_heatmap, transfer_fit_curves
-from pipeline.report.meta_tables import METHOD_LABELS, budget_label, table2_markdown, table3_markdown, table4_markdown
+from pipeline.report.meta_tables import budget_label, table2_markdown, table3_markdown, table4_markdown
 from pipeline.report.paper import TABLE1, TABLE3_4_ENV_STEPS
 from pipeline.report.tables import budget_line, table1_markdown
 from stages.common import argument_parser, load_params_or_exit
@@ -83,7 +85,8 @@ def write_fig5(root: Path, setting: str) -> None:
     """Fig. 5 and the fit curves of train_translator (figures/transfer_fits_<setting>.png)."""
     title = TABLE1[setting].label + f" ({setting})" if setting in TABLE1 else setting
     metrics = transfer_metrics(root, setting)
-    fig5_heatmap(root / "reports" / figure_name("fig5", setting), metrics, title)
+    labels = [task_label(setting, t) for t in metrics["fig5"]["tasks"]]
+    fig5_heatmap(root / "reports" / figure_name("fig5", setting), metrics, title, labels)
     folder = root / "reports" / "transfer" / setting
     losses, returns = (read_csv(require(folder / name, f"train_translator@{setting}")) for name in TRANSFER_CSVS)
     path = root / "reports" / figure_name("transfer_fits", setting)
@@ -97,14 +100,14 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def write_embeddings(params: Params, root: Path, setting: str, method: str) -> None:
     tasks, z = read_embeddings(require(meta_run(root, setting, method) / "embeddings.csv", meta_stage(setting, method)))
-    labels = [str(t) for t in params.tasks[setting].train]
-    title = f"{setting}, {METHOD_LABELS.get(method, method)}: context embeddings of training tasks"
+    labels = [task_label(setting, t) for t in params.tasks[setting].train]
+    title = f"{setting}, {label(method)}: context embeddings of training tasks"
     embedding_scatter(root / "reports" / figure_name("embeddings", setting, method), tasks, z, labels, title)
 
 
 def write_fig3(params: Params, root: Path, setting: str) -> None:
     methods = params.meta_train.methods
-    curves = {METHOD_LABELS.get(m, m): meta_curve(root, setting, m) for m in methods}
+    curves = {label(m): meta_curve(root, setting, m) for m in methods}
     first = meta_run(root, setting, methods[0]) / "metrics.json"
     budget = budget_label(json.loads(require(first, meta_stage(setting, methods[0])).read_text()))
     title = f"{setting}: test return (Fig. 3)"

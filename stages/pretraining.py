@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -12,8 +11,9 @@ from typing import Any
 from pipeline.agents.td3 import TD3
 from pipeline.config import Params
 from pipeline.envs import make_env
+from pipeline.resume import ResumeFolder
 from pipeline.training import EvalPoint, NonFiniteError, train_td3
-from stages.common import note_if_resume_ignored, resume_folder, run_fingerprint
+from stages.common import open_resume_or_exit, resume_folder, run_fingerprint
 
 
 def pretrain(
@@ -42,29 +42,34 @@ def pretrain(
     space = envs[0].action_space
     obs_dim, action_dim = envs[0].observation_space.shape[0], space.shape[0]
     agent = TD3(obs_dim, action_dim, space.low, space.high, params.td3, seed=params.seed, n_seeds=len(tasks))
-    resume = resume_folder(root, stage, setting)
-    fingerprint = run_fingerprint(params, stage, setting)
-    note_if_resume_ignored(resume, fingerprint)
+    resume = ResumeFolder(
+        resume_folder(root, stage, setting),
+        fingerprint=run_fingerprint(params, stage, setting),
+        name=f"{stage} {setting}",
+        unit="env step",
+        total=steps,
+        every=budget.checkpoint_every,
+    )
     started = time.perf_counter()
-    try:
-        curves = train_td3(
-            agent,
-            envs,
-            eval_envs,
-            steps=steps,
-            start_steps=min(budget.pretrain_start_steps, steps),
-            eval_every=budget.eval_every,
-            eval_episodes=budget.eval_episodes,
-            seed=params.seed,
-            progress=progress,
-            on_eval=on_eval,
-            resume_dir=resume,
-            checkpoint_every=budget.checkpoint_every,
-            fingerprint=fingerprint,
-        )
-    except NonFiniteError as err:
-        print(f"error: {stage} {setting}: {err}", file=sys.stderr)
-        raise SystemExit(3) from None
-    agent.save(checkpoint, meta)
-    shutil.rmtree(resume, ignore_errors=True)
+    with open_resume_or_exit(resume):
+        try:
+            curves = train_td3(
+                agent,
+                envs,
+                eval_envs,
+                steps=steps,
+                start_steps=min(budget.pretrain_start_steps, steps),
+                eval_every=budget.eval_every,
+                eval_episodes=budget.eval_episodes,
+                seed=params.seed,
+                progress=progress,
+                on_eval=on_eval,
+                resume=resume,
+                checkpoint_every=budget.checkpoint_every,
+            )
+        except NonFiniteError as err:
+            print(f"error: {stage} {setting}: {err}", file=sys.stderr)
+            raise SystemExit(3) from None
+        agent.save(checkpoint, meta)
+        resume.remove()
     return curves, time.perf_counter() - started

@@ -10,16 +10,14 @@ episodes) to epoch_returns.csv (seed, model, epoch, mean_return, stderr). The la
 `translator.heldout_share` of each task's episodes are held out of every fit: losses.csv also
 holds each fit's loss on them after every epoch (`<loss>_heldout`), to show where a fit flattens.
 
-Resumable: after every fit, the models, the sampling generator and the loss rows are saved to
-.resume/train_translator/<setting>/state.pt; a rerun with the same params and dataset continues
-after the last completed fit and ends bitwise as an uninterrupted run (a kill loses at most one
-fit). The folder is removed once the checkpoints are written.
+Resumable: after every fit, the models, the sampling generator and the loss rows are saved as a new
+generation of .resume/train_translator/<setting>/ (pipeline.resume.ResumeFolder: checksummed, locked);
+a rerun with the same params and dataset continues after the last completed fit and ends bitwise as an
+uninterrupted run (a kill loses at most one fit). The folder is removed once the checkpoints are written.
 """
 
 from __future__ import annotations
 
-import io
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -30,12 +28,13 @@ import numpy as np
 import torch
 
 from pipeline.allocator import keep_freed_memory
-from pipeline.atomic import atomic_folder, write_bytes
+from pipeline.atomic import atomic_folder
 from pipeline.data.dataset import DatasetError, read_dataset
 from pipeline.evaluation import evaluate_policies
 from pipeline.guards import NonFiniteError
 from pipeline.models.cycle_baseline import train_cycle_translator
 from pipeline.models.epochs import EpochLog
+from pipeline.resume import ResumeFolder
 from pipeline.seeding import stream_generator, stream_seed
 from pipeline.transfer.checkpoint import TransferModels, build_models, save_models
 from pipeline.transfer.fit import (
@@ -47,7 +46,14 @@ from pipeline.transfer.fit import (
 )
 from pipeline.transfer.policy import Route, Translate, routed_policy
 from pipeline.transfer.windows import Windows, split_heldout, task_data
-from stages.common import argument_parser, load_params_or_exit, resume_folder, run_fingerprint, write_csv
+from stages.common import (
+    argument_parser,
+    load_params_or_exit,
+    open_resume_or_exit,
+    resume_folder,
+    run_fingerprint,
+    write_csv,
+)
 from stages.transfer_common import (
     dataset_path,
     policies_path,
@@ -61,6 +67,7 @@ LOSS_HEADER = ("seed", "model", "epoch", "loss", "value")
 EVAL_HEADER = ("seed", "model", "epoch", "mean_return", "stderr")
 EPOCH_EVAL_SEED_OFFSET = 60_000  # per-epoch evaluation resets: apart from collection and evaluate_transfer's
 EpochLogger = Callable[..., EpochLog]
+FITS = 6  # per seed: pair F, pair H, baseline, C + F, task features, multi-task H (seed_fits)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,8 +100,22 @@ def main(argv: list[str] | None = None) -> None:
     eval_csv = root / "reports" / "transfer" / args.setting / "epoch_returns.csv"
     pair_index = [spec.tasks.index(t) for t in spec.pair]
     target_env = task_envs(params, args.setting, [spec.pair[1]])[0]
-    resume = resume_folder(root, "train_translator", args.setting) / "state.pt"
-    state = load_state(resume, run_fingerprint(params, "train_translator", args.setting, str(info.to_json())))
+    fingerprint = run_fingerprint(params, "train_translator", args.setting, str(info.to_json()))
+    resume = ResumeFolder(
+        resume_folder(root, "train_translator", args.setting),
+        fingerprint=fingerprint,
+        name=f"train_translator {args.setting}",
+        unit="fit",
+        total=budget.seeds * FITS,
+        every=1,
+    )
+    open_resume_or_exit(resume)
+    state = resume.load(lambda folder: torch.load(folder / "state.pt", weights_only=True)) or fresh_state(fingerprint)
+
+    def save_state() -> None:
+        """A new resume generation: the seeds completed and the fits done of the current one."""
+        position = len(state["completed"]) * FITS + state["done"]
+        resume.save(lambda folder: torch.save(state, folder / "state.pt"), position=position)
 
     def new_models() -> TransferModels:
         low, high = torch.tensor(info.action_low), torch.tensor(info.action_high)
@@ -202,15 +223,16 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 steps[i]()
             except NonFiniteError as err:
-                print(f"error: train_translator {args.setting}: {err}; resume state kept: {resume}", file=sys.stderr)
+                print(f"error: train_translator {args.setting}: {err}; resume state kept: {resume.folder}",
+                      file=sys.stderr)  # fmt: skip
                 raise SystemExit(3) from None
             state.update(done=i + 1, models=models_state(models), generator=generator.get_state())
-            save_state(resume, state)
+            save_state()
         meta = {"setting": args.setting, "tasks": list(spec.tasks), "pair": list(spec.pair), "seed": seed}
         meta |= {"profile": params.profile.value, "dataset_transitions": info.num_transitions}
         state["completed"][k] = {"models": models_state(models), "features": state["features"], "meta": meta}
         state.update(done=0, models={}, generator=torch.zeros(0, dtype=torch.uint8))
-        save_state(resume, state)
+        save_state()
         print(f"train_translator {args.setting}: seed {seed} done ({time.perf_counter() - started:.0f} s)")
 
     write_csv(losses_csv, LOSS_HEADER, state["rows"])
@@ -220,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
             models = new_models()
             load_models_state(models, done["models"])
             save_models(folder / f"seed{k}.pt", models, done["features"], done["meta"])
-    shutil.rmtree(resume.parent, ignore_errors=True)
+    resume.remove()
 
 
 def models_state(models: TransferModels) -> dict[str, dict[str, torch.Tensor]]:
@@ -232,23 +254,11 @@ def load_models_state(models: TransferModels, states: dict[str, dict[str, torch.
         module.load_state_dict(states[name])
 
 
-def load_state(path: Path, fingerprint: str) -> dict[str, Any]:
-    """The resume state of this configuration, or a fresh one (a state of another configuration is ignored)."""
-    if path.is_file():
-        state = torch.load(path, weights_only=True)
-        if state.get("fingerprint") == fingerprint:
-            return state
-        print(f"note: {path} is the resume state of another configuration or code version; starting afresh",
-              file=sys.stderr)  # fmt: skip
+def fresh_state(fingerprint: str) -> dict[str, Any]:
+    """The state of a run that starts afresh."""
     empty = torch.zeros(0, dtype=torch.uint8)
     fresh = {"fingerprint": fingerprint, "rows": [], "eval_rows": [], "completed": {}, "done": 0, "models": {}}
     return fresh | {"generator": empty}
-
-
-def save_state(path: Path, state: dict[str, Any]) -> None:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    write_bytes(path, buffer.getvalue())
 
 
 if __name__ == "__main__":

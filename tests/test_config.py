@@ -82,6 +82,11 @@ _DELETE = object()
         ("translator.loss", "l2", ["translator.loss", "nll", "mean_l1"]),
         ("cycle_baseline.dynamics_cycle_weight", -1.0, ["cycle_baseline.dynamics_cycle_weight"]),
         ("budgets.default.transfer_epochs", 0, ["budgets.default.transfer_epochs", ">= 1"]),
+        # methods: registered ones only; their own params blocks (MCAT's meta, sil) against their schemas
+        ("meta_train.methods", ["mcat", "pearl"], ["meta_train.methods[1]", "'pearl'", "mcat_no_sil"]),
+        ("meta.batch_seed", False, ["meta.batch_seed", "batch_seeds"]),
+        ("meta.transfer.margin", -1.0, ["meta.transfer.margin", ">= 0"]),
+        ("sil.alpha", 0.0, ["sil.alpha", "> 0"]),
         # Table 4's other delays: not the top-level delay itself, none twice
         ("meta_train.other_delays", [200, 500], ["meta_train.other_delays[1] = 500", "top-level delay"]),
         ("meta_train.other_delays", [-5], ["meta_train.other_delays[0] = -5", ">= 0"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipeline.data.context_cache import ContextCache
+from pipeline.methods.mcat.context_cache import ContextCache
 
 K, ROWS, SEG = 2, 6, 3
 

@@ -32,11 +32,12 @@ Data = tuple[Transitions, DatasetInfo, np.ndarray]  # transitions, info, success
 
 
 def rollout() -> Data:
-    """Random-action hopper episodes (30-step limit) over two tasks, stored as the collector would."""
+    """Random-action hopper episodes (30-step limit) over two tasks, stored as the collector would. Gymnasium v5's
+    hopper, which ends when it falls (the authors' never ends early), so that both episode endings occur."""
     rows: dict[str, list] = {name: [] for name in Transitions._fields}
     episode = 0
     for task_index, task in TASKS.items():
-        env = make_env(SETTING, task, max_episode_steps=30)
+        env = make_env(SETTING, task, max_episode_steps=30, definition="gymnasium_v5")
         env.action_space.seed(task_index)
         for k in range(EPISODES_PER_TASK):
             obs, _ = env.reset(seed=10 * task_index + k)
@@ -289,6 +290,20 @@ def test_info_keeps_task_order_past_ten_tasks() -> None:
     assert text.index('"10"') < text.index('"2"')
     back = DatasetInfo.from_json(json.loads(text))
     assert list(back.tasks) == list(range(12)) and list(back.tasks.values()) == list(tasks.values())
+
+
+def test_info_holds_tasks_that_are_names_or_records() -> None:
+    """A setting's tasks may be names or records (pipeline.envs.registry), as Meta-World's will be."""
+    tasks = {0: "push-v3", 1: {"goal": "left", "mass": 1.5, "hard": True}, 2: None, 3: 2}
+    info = DatasetInfo("some-setting", tasks, [11], [3], [-1.0] * 3, [1.0] * 3, None, 0, 12, 4)
+    back = DatasetInfo.from_json(json.loads(json.dumps(info.to_json())))
+    assert back == info and back.tasks == tasks
+    for bad in ({"mass": float("nan")}, ["push-v3", float("inf")], True):
+        obj = info.to_json() | {"tasks": {"0": bad}}
+        with pytest.raises(
+            DatasetError, match="field 'tasks': expected task_index -> finite number, null, name or record"
+        ):
+            DatasetInfo.from_json(obj)
 
 
 def test_wrong_setting_is_rejected_by_name(root: Path) -> None:

@@ -12,11 +12,11 @@ EPISODE_STEPS = 60
 DELAYS = [0, 1, 7, 20, 60, 100]  # 7 does not divide 60; 20 and 60 do; 100 exceeds it
 N_EPISODES = 4
 
-# (setting, task): HalfCheetah never terminates, so its episodes end by the time limit;
-# Hopper falls within a few dozen steps under random actions.
+# (setting, task, task definition): HalfCheetah never terminates, so its episodes end by the time limit;
+# Gymnasium v5's Hopper falls within a few dozen steps under random actions and ends (the authors' never ends).
 CASES = {
-    "truncated": ("halfcheetah-armature", 0.5),
-    "terminated": ("hopper-size", 0.05),
+    "truncated": ("halfcheetah-armature", 0.5, "paper"),
+    "terminated": ("hopper-size", 0.05, "gymnasium_v5"),
 }
 
 
@@ -41,8 +41,8 @@ def run_episode(env, rng, seed=None, max_steps=None):
     return Episode(np.array(rewards), np.array(dense), terminated, truncated)
 
 
-def run_episodes(setting, task, delay, seed=0):
-    env = make_env(setting, task, delay=delay, max_episode_steps=EPISODE_STEPS)
+def run_episodes(setting, task, definition, delay, seed=0):
+    env = make_env(setting, task, delay=delay, max_episode_steps=EPISODE_STEPS, definition=definition)
     rng = np.random.default_rng(seed)
     return [run_episode(env, rng, seed=seed + i) for i in range(N_EPISODES)]
 
@@ -113,7 +113,8 @@ def test_rewards_emitted_only_at_multiples_of_delay_or_final_step(delayed):
 @pytest.mark.parametrize("partial_steps", [5, 25])
 def test_pending_sum_restarts_after_reset(case, partial_steps):
     delay = 7
-    env = make_env(*case, delay=delay, max_episode_steps=EPISODE_STEPS)
+    setting, task, definition = case
+    env = make_env(setting, task, delay=delay, max_episode_steps=EPISODE_STEPS, definition=definition)
     rng = np.random.default_rng(1)
     run_episode(env, rng, seed=1, max_steps=partial_steps)  # leaves a pending sum behind
     ep = run_episode(env, rng, seed=2)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
-from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
-from pipeline.envs import SETTINGS, make_env
+from pipeline.envs import make_env
+from pipeline.envs.families import FAMILIES
 from pipeline.guards import NonFiniteError
-from pipeline.meta import mcat
-from pipeline.meta.config import MetaConfig
-from pipeline.meta.mcat import METHODS, MetaTrainer, build_seed_models, encode, evaluate_contextual
-from pipeline.meta.resume import load_meta_state, save_meta_state
-from pipeline.meta.streams import Streams
+from pipeline.methods.mcat import METHODS as MCAT_METHODS
+from pipeline.methods.mcat import loop
+from pipeline.methods.mcat.config import MetaConfig
+from pipeline.methods.mcat.loop import MetaTrainer, Switches, build_seed_models, encode, evaluate_contextual
+from pipeline.methods.mcat.resume import load_meta_state, save_meta_state
+from pipeline.methods.mcat.sil_config import SILConfig
+from pipeline.methods.mcat.streams import Streams
 from pipeline.models.config import ContextConfig, ForwardModelConfig, TranslatorConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -31,6 +35,7 @@ TWO_TASKS = {
 CONTEXT = ContextConfig(history=3, z_dim=4, hidden=[16], feature_segments=16)
 FORWARD = ForwardModelConfig(hidden=16, layers=1, future_steps=2, batch_size=16)
 TRANSLATOR = TranslatorConfig(embed=8, hidden=16, layers=1, batch_size=16)
+METHODS = {spec.name: Switches(**spec.options) for spec in MCAT_METHODS}  # the family's methods' switches
 
 
 def trainer(
@@ -56,7 +61,7 @@ def trainer(
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize("setting", FAMILIES)
 def test_every_method_runs_on_two_tasks_of_every_setting(setting: str, method: str) -> None:
     run = trainer(setting, method)
     evaluations = []
@@ -97,8 +102,8 @@ def test_self_imitation_updates_run_from_the_time_limit_on(monkeypatch: pytest.M
     run = trainer("halfcheetah-armature", method)  # 15-step episodes
     run.sil.updates_per_step = 1.0
     steps_at_update = []
-    real = mcat.sil_losses
-    monkeypatch.setattr(mcat, "sil_losses", lambda *a, **kw: (steps_at_update.append(run.step), real(*a, **kw))[1])
+    real = loop.sil_losses
+    monkeypatch.setattr(loop, "sil_losses", lambda *a, **kw: (steps_at_update.append(run.step), real(*a, **kw))[1])
     run.run(30, start_steps=5, eval_every=1000, evaluate=lambda step: None, progress=False)
     if METHODS[method].sil:  # one per TD3 update (2 tasks: 2 per loop step) from loop step 15 on
         assert steps_at_update == [step for step in range(15, 31) for _ in range(2)]
@@ -220,17 +225,36 @@ def test_interrupted_meta_training_resumes_bitwise(tmp_path, monkeypatch: pytest
             raise KeyboardInterrupt
         return real_train()
 
+    def checkpoint() -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        save_meta_state(folder, run)
+
     monkeypatch.setattr(run, "_train", crash_at_step_50)
     with pytest.raises(KeyboardInterrupt):
         run.run(60, start_steps=10, eval_every=1000, evaluate=lambda step: None, progress=False,
-                checkpoint=lambda: save_meta_state(folder, run, fingerprint="f", extra={"n": run.step}),
-                checkpoint_every=20)  # fmt: skip
+                checkpoint=checkpoint, checkpoint_every=20)  # fmt: skip
 
     fresh = trainer("hopper-size", "mcat", seeds=2)
-    assert load_meta_state(folder, fresh, fingerprint="other") is None
-    assert load_meta_state(folder, fresh, fingerprint="f") == {"n": 40}
+    fresh.start_steps = 10
+    load_meta_state(folder, fresh)
     assert fresh.step == 40
     assert finish(fresh) == expected
+
+
+def test_chunks_of_train_are_the_run_of_run() -> None:
+    """Stage meta_train drives `train` in chunks between evaluations and checkpoints: the same run as `run`."""
+
+    def weights(run: MetaTrainer) -> list[float]:
+        return [float(p.detach().double().sum()) for _, p in run.agent.named_parameters()]
+
+    whole = trainer("hopper-size", "mcat", seeds=2)
+    whole.run(45, start_steps=10, eval_every=1000, evaluate=lambda step: None, progress=False)
+    chunked = trainer("hopper-size", "mcat", seeds=2)
+    chunked.start_steps = 10
+    for steps in (7, 13, 1, 24):
+        chunked.train(steps)
+    assert chunked.step == whole.step == 45 and weights(chunked) == weights(whole)
 
 
 def test_nan_loss_stops_meta_training(monkeypatch: pytest.MonkeyPatch) -> None:

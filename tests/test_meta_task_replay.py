@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipeline.meta.task_replay import TaskReplay
+from pipeline.methods.mcat.task_replay import TaskReplay
 
 K, T, OBS, ACT, HIST = 2, 3, 4, 2, 3
 

@@ -36,18 +36,20 @@ def test_each_part_writes_its_file_alone_as_all_writes_it(everything: Path, tmp_
     figures = plot.figure_names(params)
     assert set(figures) | {f"tables/table{n}.md" for n in (1, 2, 3, 4)} | {"README.md"} <= written(everything)
     setting, method = params.meta_train.settings[0], params.meta_train.methods[-1]
+    transfer = list(params.transfer)[-1]
     parts = {
-        ("fig5", list(params.transfer)[-1]): f"figures/fig5_{list(params.transfer)[-1]}.png",
-        ("fig3", setting): f"figures/fig3_{setting}.png",
-        ("embeddings", setting, method): f"figures/embeddings_{setting}_{method}.png",
+        ("fig5", transfer): {f"figures/fig5_{transfer}.png", f"figures/transfer_fits_{transfer}.png"},
+        ("fig3", setting): {f"figures/fig3_{setting}.png"},
+        ("embeddings", setting, method): {f"figures/embeddings_{setting}_{method}.png"},
     }
-    for args, name in parts.items():
+    for args, names in parts.items():
         root = tmp_path / args[0]
         shutil.copytree(ROOT / "reports", root / "reports", ignore=shutil.ignore_patterns("figures", "tables"))
         before = written(root)
         plot.main(["--params", str(PARAMS), "--root", str(root), *args])
-        assert written(root) - before == {name}
-        assert (root / "reports" / name).read_bytes() == (everything / "reports" / name).read_bytes()
+        assert written(root) - before == names
+        for name in names:
+            assert (root / "reports" / name).read_bytes() == (everything / "reports" / name).read_bytes()
 
     root = tmp_path / "tables"
     shutil.copytree(ROOT / "reports", root / "reports", ignore=shutil.ignore_patterns("figures", "tables"))

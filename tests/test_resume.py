@@ -1,4 +1,6 @@
-"""Interrupted training resumes bitwise; a non-finite loss stops the run and keeps the last good state."""
+"""Interrupted training resumes bitwise; a non-finite loss stops the run and keeps the last good state.
+
+The resume folder itself (generations, damaged files, the lock, the resume line): tests/test_resume_folder.py."""
 
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
 from pipeline.data.replay import Batch
 from pipeline.envs import make_env
+from pipeline.resume import ResumeFolder
 from pipeline.training import NonFiniteError, train_td3
-from stages.common import code_version, load_params_or_exit, note_if_resume_ignored, run_fingerprint
+from stages.common import code_version, load_params_or_exit, run_fingerprint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,30 +41,41 @@ def make_run(config: TD3Config | None = None) -> tuple[TD3, list, list]:
     return agent, envs, eval_envs
 
 
-def train(agent: TD3, envs: list, eval_envs: list, resume: Path | None, steps: int = 300):
-    return train_td3(
-        agent,
-        envs,
-        eval_envs,
-        steps=steps,
-        start_steps=50,
-        eval_every=100,
-        eval_episodes=1,
-        seed=5,
-        progress=False,
-        resume_dir=resume,
-        checkpoint_every=70,
-        fingerprint="run",
-    )
+def train(agent: TD3, envs: list, eval_envs: list, resume: Path | None, steps: int = 300, fingerprint: str = "run"):
+    folder = None if resume is None else ResumeFolder(resume, fingerprint=fingerprint, name="test", unit="env step")
+    if folder is not None:
+        folder.open()
+    try:
+        return train_td3(
+            agent,
+            envs,
+            eval_envs,
+            steps=steps,
+            start_steps=50,
+            eval_every=100,
+            eval_episodes=1,
+            seed=5,
+            progress=False,
+            resume=folder,
+            checkpoint_every=70,
+        )
+    finally:
+        if folder is not None:
+            folder.close()
+
+
+def newest(resume: Path) -> Path:
+    """The newest generation folder of a resume folder."""
+    return max(resume.glob("gen-*"))
 
 
 def weights(agent: TD3) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in agent.named_parameters()}
 
 
-@pytest.mark.parametrize("killed_between_renames", [False, True])
+@pytest.mark.parametrize("killed_mid_save", [False, True])
 def test_interrupted_run_resumes_bitwise(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_between_renames: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_mid_save: bool
 ) -> None:
     agent, envs, eval_envs = make_run()
     expected_curves = train(agent, envs, eval_envs, None)
@@ -80,9 +94,11 @@ def test_interrupted_run_resumes_bitwise(
     monkeypatch.setattr(agent, "train", crash_after_190_updates)
     with pytest.raises(KeyboardInterrupt):
         train(agent, envs, eval_envs, resume)
-    assert (resume / "loop.json").is_file()
-    if killed_between_renames:  # atomic_folder had moved the last state aside, the new one not yet in place
-        resume.rename(tmp_path / ".resume.0badc0de.old")
+    assert (newest(resume) / "loop.json").is_file()
+    if killed_mid_save:  # a save that a kill cut short: its temp folder, never renamed into place
+        partial = resume / ".gen-000009.0badc0de.tmp"
+        partial.mkdir()
+        (partial / "agent.pt").write_bytes(b"half")
 
     agent, envs, eval_envs = make_run()  # a fresh process: nothing but the resume folder survives
     real_train, updates = agent.train, []
@@ -92,19 +108,23 @@ def test_interrupted_run_resumes_bitwise(
     assert curves == expected_curves
     resumed = weights(agent)
     assert all(torch.equal(resumed[name], expected[name]) for name in expected)
+    assert not list(resume.glob(".gen-*.tmp")), "the cut-short save's leftovers are removed"
 
 
-def test_state_of_another_configuration_is_not_resumed(tmp_path: Path) -> None:
+def test_state_of_another_configuration_is_not_resumed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     agent, envs, eval_envs = make_run()
     train(agent, envs, eval_envs, tmp_path / "resume", steps=150)  # leaves states at 70 and 140
     fresh, envs, eval_envs = make_run()
     before = weights(fresh)
-    curves = train_td3(
-        fresh, envs, eval_envs, steps=10, start_steps=50, eval_every=100, eval_episodes=1, seed=5,
-        progress=False, resume_dir=tmp_path / "resume", checkpoint_every=70, fingerprint="other",
-    )  # fmt: skip
+    folder = ResumeFolder(tmp_path / "resume", fingerprint="other", name="test")
+    with folder:
+        curves = train_td3(
+            fresh, envs, eval_envs, steps=10, start_steps=50, eval_every=100, eval_episodes=1, seed=5,
+            progress=False, resume=folder, checkpoint_every=70,
+        )  # fmt: skip
     assert [p.env_steps for p in curves[0]] == [0, 10]  # started over
     assert all(torch.equal(before[name], p) for name, p in weights(fresh).items())  # random steps only
+    assert "holds the resume state of another configuration or code version; starting afresh" in capsys.readouterr().err
 
 
 def test_nan_loss_stops_the_run_naming_it_and_keeps_the_last_state(tmp_path: Path, monkeypatch) -> None:
@@ -121,9 +141,9 @@ def test_nan_loss_stops_the_run_naming_it_and_keeps_the_last_state(tmp_path: Pat
         NonFiniteError, match=r"non-finite critic loss at env step 170; last good resume state: .*resume"
     ):
         train(agent, envs, eval_envs, resume)
-    state = OmegaConf.load(resume / "loop.json")
+    state = OmegaConf.load(newest(resume) / "loop.json")
     assert state.step == 140  # the last checkpoint before the NaN, untouched
-    assert all(np.isfinite(v).all() for v in np.load(resume / "replay.npz").values())
+    assert all(np.isfinite(v).all() for v in np.load(newest(resume) / "replay.npz").values())
 
 
 def _run_stage(module: str, args: list[str], params: Path, root: Path) -> subprocess.Popen:
@@ -134,7 +154,7 @@ def _run_stage(module: str, args: list[str], params: Path, root: Path) -> subpro
 
 def _kill_after_first_checkpoint(process: subprocess.Popen, resume: Path) -> None:
     deadline = time.monotonic() + 300
-    while not (resume / "loop.json").is_file():
+    while not list(resume.glob("gen-*/manifest.json")):
         assert process.poll() is None, "the stage ended before its first checkpoint"
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -196,7 +216,7 @@ def test_sigkilled_stage_resumes_to_the_uninterrupted_result(run: str, smoke_par
     for name in outputs:
         digests = [hashlib.sha256((root / name).read_bytes()).hexdigest() for root in (plain, killed)]
         assert digests[0] == digests[1], name
-    assert not any((killed / ".resume").rglob("loop.json")), "a finished stage removes its resume states"
+    assert not any((killed / ".resume").rglob("manifest.json")), "a finished stage removes its resume states"
 
 
 def test_fingerprint_ignores_which_meta_runs_exist_but_not_how_a_run_runs() -> None:
@@ -243,9 +263,13 @@ def test_resume_state_of_other_code_is_not_continued(monkeypatch: pytest.MonkeyP
     params = load_params_or_exit(str(ROOT / "params.yaml"))
     fingerprint = run_fingerprint(params, "meta_train", SETTING, "mcat")
     monkeypatch.setattr(stages.common, "code_version", lambda: "other code")
-    assert run_fingerprint(params, "meta_train", SETTING, "mcat") != fingerprint
-    (tmp_path / "loop.json").write_text(f'{{"fingerprint": "{fingerprint}"}}')
-    note_if_resume_ignored(tmp_path, fingerprint)
-    assert capsys.readouterr().err == ""
-    note_if_resume_ignored(tmp_path, "another")
+    other_code = run_fingerprint(params, "meta_train", SETTING, "mcat")
+    assert other_code != fingerprint
+    with ResumeFolder(tmp_path, fingerprint=fingerprint, name="test") as folder:
+        folder.save(lambda f: (f / "state.json").write_text("{}"), position=7)
+    with ResumeFolder(tmp_path, fingerprint=fingerprint, name="test") as folder:
+        assert folder.load(lambda f: (f / "state.json").read_text()) == "{}"
+    assert "another configuration" not in capsys.readouterr().err
+    with ResumeFolder(tmp_path, fingerprint=other_code, name="test") as folder:
+        assert folder.load(lambda f: (f / "state.json").read_text()) is None
     assert f"{tmp_path} holds the resume state of another configuration or code version" in capsys.readouterr().err

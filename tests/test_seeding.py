@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.agents.sil import SILBuffer
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
 from pipeline.data.replay import ReplayBuffer
-from pipeline.meta.task_replay import TaskReplay
+from pipeline.methods.mcat.sil import SILBuffer
+from pipeline.methods.mcat.task_replay import TaskReplay
 from pipeline.seeding import stream_generator, stream_seed
 
 NAMES = ("td3.init", "td3.target_noise", "replay", "task_replay", "sil", "meta.fits", "meta.models")

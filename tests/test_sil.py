@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.agents.sil import (
+from pipeline.agents.td3 import TD3
+from pipeline.agents.td3_config import TD3Config
+from pipeline.methods.mcat.sil import (
     SILBatch,
     SILBuffer,
     SILConfig,
@@ -15,8 +17,6 @@ from pipeline.agents.sil import (
     sil_advantage,
     sil_losses,
 )
-from pipeline.agents.td3 import TD3
-from pipeline.agents.td3_config import TD3Config
 from pipeline.schema import range_errors
 
 pytestmark = pytest.mark.usefixtures("one_thread")

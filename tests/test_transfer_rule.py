@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.meta.transfer_rule import LEARNED, RecentReturns, TransferRuleConfig, choose_policy
+from pipeline.methods.mcat.transfer_rule import LEARNED, RecentReturns, TransferRuleConfig, choose_policy
 
 CONFIG = TransferRuleConfig(window=3, max_age_per_task=100, margin=0.5)
 

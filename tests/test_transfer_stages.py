@@ -63,7 +63,13 @@ def test_evaluation_writes_table1_and_fig5_results(smoke_branch: tuple[Path, Pat
     evaluate_transfer.main([SETTING, "--params", str(params), "--root", str(root)])
     metrics = json.loads((root / "reports/metrics" / f"transfer_{SETTING}.json").read_text())
     assert metrics["profile"] == "smoke" and metrics["pair"] == [0.1, 0.5]
-    assert set(metrics["table1"]) == {"source_policy", "ours", "zhang_et_al", "ours_over_source"}
+    assert set(metrics["table1"]) == {
+        "source_policy", "ours", "zhang_et_al", "ours_over_source", "ours_minus_source", "ours_minus_zhang_et_al"
+    }  # fmt: skip
+    for name in ("source_policy", "ours", "zhang_et_al"):  # the diagnostics that tell a bang-bang translator
+        assert 0 <= metrics["table1"][name]["at_bounds"] <= 1
+        assert {"forward", "ctrl"} <= set(metrics["table1"][name]["reward_parts"])
+    assert metrics["task_definition"] == "paper"
     n = len(metrics["fig5"]["tasks"])
     assert len(metrics["fig5"]["improvement_pct"]) == n and len(metrics["fig5"]["improvement_pct"][0]) == n
     rows = (root / "reports/transfer" / SETTING / "returns.csv").read_text().splitlines()
@@ -158,7 +164,8 @@ def test_interrupted_translator_training_resumes_to_the_same_checkpoint(
     monkeypatch.setattr(train_translator, "train_cycle_translator", killed)
     with pytest.raises(KeyboardInterrupt):
         run(train_translator, params, tmp_path, "--no-progress")
-    state = torch.load(tmp_path / ".resume/train_translator" / SETTING / "state.pt", weights_only=True)
+    newest = max((tmp_path / ".resume/train_translator" / SETTING).glob("gen-*"))  # pipeline.resume's generations
+    state = torch.load(newest / "state.pt", weights_only=True)
     assert state["done"] == 2 and not (tmp_path / "data/translators").exists()
 
     monkeypatch.setattr(train_translator, "train_cycle_translator", real)
@@ -190,7 +197,8 @@ def test_nan_loss_in_a_fit_stops_translator_training(
     assert info.value.code == 3
     err = capsys.readouterr().err
     assert "non-finite forward loss" in err and "context + forward" in err and "resume state kept" in err
-    state = torch.load(tmp_path / ".resume/train_translator" / SETTING / "state.pt", weights_only=True)
+    newest = max((tmp_path / ".resume/train_translator" / SETTING).glob("gen-*"))
+    state = torch.load(newest / "state.pt", weights_only=True)
     assert state["done"] == 3  # the three fits before the NaN are kept
 
 

@@ -4,7 +4,7 @@ Layout of a dataset folder (schema version 1):
 
     transitions.parquet     index, episode_index, frame_index, task_index, observation, action,
                             next_observation, reward (dense), terminated, truncated
-    meta/info.json          setting, task parameter per task_index, shapes, action bounds, policy hash, seed, counts
+    meta/info.json          setting, task value per task_index, shapes, action bounds, policy hash, seed, counts
     meta/episodes.parquet   episode_index, task_index, length, return, success (null: the env has no success signal)
 
 Episodes are complete (collection writes whole episodes only): the last row of an episode, and
@@ -139,16 +139,41 @@ def _finite(number: float) -> bool:
         return False
 
 
-def _task_value(value: Any) -> float | int | None:
-    return value if value is None else int(value) if isinstance(value, numbers.Integral) else float(value)
+def _task_value(value: Any) -> Any:
+    """A task as JSON holds it: numbers as int or float (numpy ones too), names and records as they are."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): _task_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_task_value(v) for v in value]
+    raise DatasetError(f"task {value!r}: expected a number, null, a name or a record (a JSON value)")
+
+
+def _is_task(value: Any) -> bool:
+    """A JSON task value: null, a finite number, a name, or a record (object or array) of such values and booleans."""
+    if value is None or isinstance(value, str):
+        return True
+    if _is_json(value, "number"):
+        return _finite(value)
+    if isinstance(value, dict):
+        return all(isinstance(v, bool) or _is_task(v) for v in value.values())
+    if isinstance(value, list):
+        return all(isinstance(v, bool) or _is_task(v) for v in value)
+    return False
 
 
 @dataclass
 class DatasetInfo:
-    """meta/info.json. `tasks` maps task_index to the setting's task parameter (float, int or None)."""
+    """meta/info.json. `tasks` maps task_index to the setting's task value: a number or None (the paper's
+    settings: a physics parameter), a name or a record (pipeline.envs.registry)."""
 
     setting: str
-    tasks: dict[int, float | int | None]
+    tasks: dict[int, Any]
     observation_shape: list[int]
     action_shape: list[int]
     action_low: list[float]
@@ -190,9 +215,8 @@ class DatasetInfo:
             found = obj["schema_version"]
             raise DatasetError(f"{source}: field 'schema_version': expected {SCHEMA_VERSION}, found {found}")
         for key, value in obj["tasks"].items():
-            finite = value is None or (_is_json(value, "number") and _finite(value))
-            if not (key.isascii() and key.isdigit()) or not finite:
-                expected = "task_index -> finite number or null"
+            if not (key.isascii() and key.isdigit()) or not _is_task(value):
+                expected = "task_index -> finite number, null, name or record"
                 raise DatasetError(f"{source}: field 'tasks': expected {expected}, found {key!r}: {value!r}")
         info = cls(**{k: v for k, v in obj.items() if k != "schema_version"})
         _check_info(info, source)

@@ -1,6 +1,29 @@
-"""Task families of the paper (Gymnasium v5 MuJoCo) and the delayed-reward wrapper."""
+"""Settings of tasks (a registry; the paper's five Gymnasium MuJoCo families first) and the delayed-reward wrapper."""
 
 from pipeline.envs.delay import DelayedReward
-from pipeline.envs.families import DEFINITIONS, SETTINGS, Task, check_task, make_env, make_raw_env
+from pipeline.envs.families import DEFINITIONS, make_env, make_raw_env
+from pipeline.envs.registry import (
+    SETTINGS,
+    Setting,
+    Task,
+    check_task,
+    get_setting,
+    register_setting,
+    registered_setting,
+    task_label,
+)
 
-__all__ = ["DEFINITIONS", "SETTINGS", "DelayedReward", "Task", "check_task", "make_env", "make_raw_env"]
+__all__ = [
+    "DEFINITIONS",
+    "SETTINGS",
+    "DelayedReward",
+    "Setting",
+    "Task",
+    "check_task",
+    "get_setting",
+    "make_env",
+    "make_raw_env",
+    "register_setting",
+    "registered_setting",
+    "task_label",
+]

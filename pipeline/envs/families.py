@@ -1,4 +1,6 @@
-"""The paper's five task families: one MuJoCo robot, dynamics varied by one parameter.
+"""The paper's five task families, registered as settings: one MuJoCo robot, dynamics varied by one parameter.
+
+`make_env` builds a task of any registered setting (pipeline.envs.registry); these five are its first entries.
 
 Observation and action spaces and the reward function are the same for every task of a family;
 only the physics changes. Each family has two task definitions (`DEFINITIONS`):
@@ -27,8 +29,15 @@ from gymnasium.envs.registration import load_env_creator
 
 from pipeline.envs import hopper_size
 from pipeline.envs.delay import DelayedReward
-
-Task = float | int | None
+from pipeline.envs.registry import (
+    SETTINGS,
+    Task,
+    check_definition,
+    check_task,
+    default_label,
+    get_setting,
+    register_setting,
+)
 
 # Ant-v5 leg -> actuator indices (actuator order in ant.xml: hip_4, ankle_4, hip_1, ankle_1,
 # hip_2, ankle_2, hip_3, ankle_3), numbered as in the authors' ant_cripple_env.
@@ -120,23 +129,44 @@ class Definition:
 
 @dataclass(frozen=True)
 class TaskFamily:
-    """One setting: its stock env, its task check and its task definitions (keys of DEFINITIONS)."""
+    """One setting of a stock Gymnasium MuJoCo env (a `registry.Setting`): its task check and its task
+    definitions (keys of DEFINITIONS), each a way to build a task from the stock env."""
 
     base_env_id: str
-    check_task: Callable[[Task], None]
-    definitions: dict[str, Definition]
+    check: Callable[[Task], None]
+    how: dict[str, Definition]
+
+    @property
+    def definitions(self) -> tuple[str, ...]:
+        return tuple(self.how)
+
+    def check_task(self, task: Task) -> None:
+        self.check(task)
 
     def definition(self, name: str) -> Definition:
-        if name not in self.definitions:
-            raise ValueError(f"unknown task definition {name!r}; allowed: {', '.join(self.definitions)}")
-        return self.definitions[name]
+        if name not in self.how:
+            raise ValueError(f"unknown task definition {name!r}; allowed: {', '.join(self.how)}")
+        return self.how[name]
+
+    def build(self, task: Task, definition: str, **kwargs: Any) -> gymnasium.Env:
+        how = self.definition(definition)
+        if how.env_class is not None:
+            return how.env_class(task, **how.kwargs, **kwargs)
+        stock_class = load_env_creator(gymnasium.spec(self.base_env_id).entry_point)
+        env = stock_class(**how.kwargs, **kwargs)
+        if how.apply is not None:
+            how.apply(env.model, task)
+        return env
+
+    def label(self, task: Task) -> str:
+        return default_label(task)
 
 
 def _same_definitions(definition: Definition) -> dict[str, Definition]:
     return dict.fromkeys(DEFINITIONS, definition)
 
 
-SETTINGS: dict[str, TaskFamily] = {
+FAMILIES: dict[str, TaskFamily] = {
     "halfcheetah-armature": TaskFamily(
         "HalfCheetah-v5",
         _positive_scalar("halfcheetah-armature task (armature)"),
@@ -176,35 +206,22 @@ SETTINGS: dict[str, TaskFamily] = {
 }
 
 
-def family(setting: str) -> TaskFamily:
-    if setting not in SETTINGS:
-        raise ValueError(f"unknown setting {setting!r}; allowed: {', '.join(SETTINGS)}")
-    return SETTINGS[setting]
-
-
-def check_task(setting: str, task: Task) -> None:
-    """Raise ValueError naming the setting and the allowed values if `task` is not valid."""
-    family(setting).check_task(task)
+for _name, _family in FAMILIES.items():
+    register_setting(_name, _family)
 
 
 def env_id(setting: str) -> str:
     """The Gymnasium id under which each setting is registered, e.g. `mcat/ant-cripple-v0`."""
-    family(setting)
+    get_setting(setting)
     return f"mcat/{setting}-v0"
 
 
 def build_task_env(setting: str, task: Task, definition: str = "paper", **kwargs: Any) -> gymnasium.Env:
-    """Entry point of the registered ids: the unwrapped MuJoCo env of one task."""
-    fam = family(setting)
-    fam.check_task(task)
-    how = fam.definition(definition)
-    if how.env_class is not None:
-        return how.env_class(task, **how.kwargs, **kwargs)
-    stock_class = load_env_creator(gymnasium.spec(fam.base_env_id).entry_point)
-    env = stock_class(**how.kwargs, **kwargs)
-    if how.apply is not None:
-        how.apply(env.model, task)
-    return env
+    """Entry point of the registered ids: the unwrapped env of one task."""
+    chosen = get_setting(setting)
+    chosen.check_task(task)
+    check_definition(setting, definition)
+    return chosen.build(task, definition, **kwargs)
 
 
 def register_settings() -> None:
@@ -223,9 +240,12 @@ def make_raw_env(setting: str, *, definition: str = "paper", max_episode_steps: 
     """The stock Gymnasium env a setting is built on (the definition's kwargs), for benchmarks and baselines.
 
     hopper-size builds its own model, so its raw env is the stock Hopper-v5."""
-    how = family(setting).definition(definition)
+    family = get_setting(setting)
+    if not isinstance(family, TaskFamily):
+        raise ValueError(f"setting {setting!r} is not built on a stock Gymnasium env: it has no raw env")
+    how = family.definition(definition)
     kwargs = {} if how.env_class is not None else how.kwargs
-    return gymnasium.make(family(setting).base_env_id, max_episode_steps=max_episode_steps, **kwargs)
+    return gymnasium.make(family.base_env_id, max_episode_steps=max_episode_steps, **kwargs)
 
 
 def make_env(
@@ -236,17 +256,19 @@ def make_env(
     max_episode_steps: int | None = None,
     definition: str = "paper",
 ) -> gymnasium.Env:
-    """Build the task `task` of `setting`, with rewards delayed by `delay` steps (0 or 1: dense).
+    """Build the task `task` of the registered setting `setting`, with rewards delayed by `delay` steps
+    (0 or 1: dense).
 
-    `task` is the setting's physics parameter: the armature value, the mass scale, the
-    damping scale, the crippled leg index (0-3) or None, or the hopper's torso radius.
+    For the paper's five families `task` is the setting's physics parameter: the armature value,
+    the mass scale, the damping scale, the crippled leg index (0-3) or None, or the hopper's torso
+    radius; another setting's tasks may be names or records (pipeline.envs.registry).
     `definition` picks the reward, termination and physics change: the authors' (`paper`, the
     default) or Gymnasium v5's (`gymnasium_v5`); see DEFINITIONS.
     Episodes are truncated at `max_episode_steps` (default 1000, as the stock envs).
     `info["dense_reward"]` always holds the dense reward of the step.
     """
     check_task(setting, task)
-    family(setting).definition(definition)
+    check_definition(setting, definition)
     register_settings()
     env = gymnasium.make(env_id(setting), task=task, definition=definition, max_episode_steps=max_episode_steps)
     return DelayedReward(env, delay)

@@ -30,13 +30,14 @@ def fig5_cells(fig5: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndar
     return np.asarray(fig5["improvement_pct"]), np.asarray(fig5["improvement_pct_stderr"]), difference, near_zero
 
 
-def fig5_heatmap(path: str | Path, metrics: Mapping[str, Any], title: str) -> None:
+def fig5_heatmap(path: str | Path, metrics: Mapping[str, Any], title: str, labels: Sequence[str] | None = None) -> None:
     """Improvement in % of the transferred over the source policy for every (source j, target i) pair,
     that of the seeds' mean returns ± the s.e. of the paired differences over |source|; the colour scale
     is centred at 0 and clipped at ±100 %. Cells whose source return is near zero (`fig5_cells`) show the
-    return difference, marked Δ, coloured at the end of the scale by its sign."""
+    return difference, marked Δ, coloured at the end of the scale by its sign. `labels`: the tasks' names
+    (default: str of each task value)."""
     fig5 = metrics["fig5"]
-    tasks = [str(t) for t in fig5["tasks"]]
+    tasks = list(labels) if labels is not None else [str(t) for t in fig5["tasks"]]
     mean, stderr, difference, near_zero = fig5_cells(fig5)
     shown = np.where(near_zero, np.sign(difference) * 100.0, mean)
     limit = float(np.clip(np.nanmax(np.abs(shown)), 1.0, 100.0))
@@ -153,7 +154,7 @@ def embedding_figure(tasks: np.ndarray, embeddings: np.ndarray, labels: list[str
             ax.scatter(points[chosen, 0], points[chosen, 1], s=8, alpha=0.7, label=label)
         ax.legend(fontsize=7, title="task", title_fontsize=7)
     else:
-        message = "no context embeddings: no episode of this run was longer than the context window"
+        message = "no context embeddings: the method has none, or no episode of this run was longer than its context"
         ax.text(0.5, 0.5, "\n".join(textwrap.wrap(message, 40)), ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("principal component 1")
     ax.set_ylabel("principal component 2")

@@ -6,12 +6,13 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from pipeline.evaluation import improvement_pct
-from pipeline.report.paper import TABLE2, TABLE2_SETTINGS, TABLE3, TABLE3_4_ENV_STEPS, TABLE4
+from pipeline.methods.registry import label
+from pipeline.report.paper import TABLE2, TABLE2_SETTINGS, TABLE3, TABLE3_4_ENV_STEPS, TABLE3_METHODS, TABLE4
 
 # setting -> method -> metrics.json, plus "test_return_1m": the test return at the run's last evaluation at or
 # before 1M env steps, where the paper's Tables 3 and 4 read theirs (`curves.return_at`; the plot stage adds it)
 Results = Mapping[str, Mapping[str, Mapping[str, Any]]]
-METHOD_LABELS = {"mcat": "MCAT", "mcat_no_pt": "MCAT w/o PT", "mcat_no_sil": "MCAT w/o SIL"}
+WITHOUT_PT, WITH_PT = TABLE3_METHODS
 
 
 def _pm(stats: Mapping[str, float]) -> str:
@@ -59,7 +60,7 @@ def table2_markdown(results: Results) -> str:
     ]
     for method in methods:
         cells = [_pm(results[s][method]["final_test_return"]) if method in results[s] else "not run" for s in settings]
-        lines.append(f"| {METHOD_LABELS.get(method, method)} (ours) | " + " | ".join(cells) + " |")
+        lines.append(f"| {label(method)} (ours) | " + " | ".join(cells) + " |")
     for name, values in TABLE2.items():
         paper = dict(zip(TABLE2_SETTINGS, values, strict=True))
         cells = [f"{paper[s]:.1f}" if s in paper else "" for s in settings]
@@ -82,9 +83,9 @@ def table3_markdown(results: Results) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for setting, methods in results.items():
-        if "mcat" not in methods or "mcat_no_pt" not in methods:
+        if WITH_PT not in methods or WITHOUT_PT not in methods:
             continue
-        without, with_pt = methods["mcat_no_pt"]["test_return_1m"], methods["mcat"]["test_return_1m"]
+        without, with_pt = methods[WITHOUT_PT]["test_return_1m"], methods[WITH_PT]["test_return_1m"]
         paper = TABLE3.get(setting)
         reference = ["", "", ""]
         if paper:
@@ -121,8 +122,8 @@ def table4_markdown(results_by_delay: Mapping[int, Results], staged: Collection[
         methods = results_by_delay.get(delay, {}).get(setting, {})
         reference = [f"{paper[0]:.1f}", f"{paper[1]:.1f}", f"{paper[2]:.1f} %"]
         ours = ["not run"] * 3
-        if "mcat" in methods and "mcat_no_pt" in methods:
-            without, with_pt = methods["mcat_no_pt"]["test_return_1m"], methods["mcat"]["test_return_1m"]
+        if WITH_PT in methods and WITHOUT_PT in methods:
+            without, with_pt = methods[WITHOUT_PT]["test_return_1m"], methods[WITH_PT]["test_return_1m"]
             ours = [_pm(without), _pm(with_pt), f"{improvement_pct(with_pt['mean'], without['mean']):.1f} %"]
         cells = [f"{a} ({b})" for a, b in zip(ours, reference, strict=True)]
         lines.append(f"| {setting} | {delay} | " + " | ".join(cells) + " |")

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from pipeline.data.context_cache import ContextCache, Encoder
+from pipeline.methods.mcat.context_cache import ContextCache, Encoder
 from pipeline.seeding import stream_generator
 from pipeline.transfer.windows import TaskData
 

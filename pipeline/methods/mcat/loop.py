@@ -1,8 +1,8 @@
 """MCAT meta-training (paper Sec. 3.4): context TD3 + self-imitation + policy transfer, K seeds at once.
 
-One loop serves the three methods, which differ by two switches (`MethodSpec`): policy transfer
-(PT: the transfer rule may make another task's policy act on a task, through the action
-translator H) and self-imitation learning (SIL). Per env step, for every seed k and training
+One loop serves the three methods of the family (pipeline/methods/mcat), which differ by two switches
+(`Switches`): policy transfer (PT: the transfer rule may make another task's policy act on a task, through
+the action translator H) and self-imitation learning (SIL). Per env step, for every seed k and training
 task i in lockstep:
 
 1. act: π_k(s, z) with z = C_k(the episode's last K_h (Δs, a)) or, when the transfer rule chose
@@ -13,18 +13,20 @@ task i in lockstep:
 3. T TD3 updates of every seed (one per env step) on batches drawn uniformly over tasks, contexts
    from today's C, with SIL updates spread among them at `sil.updates_per_step` (SIL, too, encodes
    its stored segments with today's C); both buffers cache each row's z until C changes
-   (`pipeline.data.context_cache`);
+   (`pipeline.methods.mcat.context_cache`);
 4. every `retrain_every` steps: C and F on the replay (L_forw + L_cont), the task features and,
    with PT, H through the frozen F (docs/algorithms/mcat.md); then the cached z are encoded anew.
 
 Rewards are what the envs emit (the caller delays them); evaluation reports the dense and the
 delayed return of the deterministic policy with its context inferred online from its own history.
+`MetaTrainer` implements `pipeline.methods.protocol.MetaLearner`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import gymnasium
@@ -32,14 +34,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from pipeline.agents.sil import SILBuffer, SILConfig, sil_losses
 from pipeline.agents.td3 import TD3
 from pipeline.data.replay import Batch
 from pipeline.guards import NonFiniteError
-from pipeline.meta.config import METHOD_NAMES, MetaConfig
-from pipeline.meta.streams import Streams
-from pipeline.meta.task_replay import TaskReplay
-from pipeline.meta.transfer_rule import LEARNED, RecentReturns, choose_policy
+from pipeline.methods.mcat.config import MetaConfig
+from pipeline.methods.mcat.resume import load_meta_state, save_meta_state
+from pipeline.methods.mcat.sil import SILBuffer, SILConfig, sil_losses
+from pipeline.methods.mcat.streams import Streams
+from pipeline.methods.mcat.task_replay import TaskReplay
+from pipeline.methods.mcat.transfer_rule import LEARNED, RecentReturns, choose_policy
 from pipeline.models.config import ContextConfig, ForwardModelConfig, TranslatorConfig
 from pipeline.models.context import ContextEncoder
 from pipeline.models.epochs import Schedule
@@ -53,19 +56,14 @@ NOISE_STREAM = 101  # numpy seeds [seed, k, NOISE_STREAM]: exploration noise, ap
 ACTION_SPACE_OFFSET = 500  # random start actions of env (k, i): seed + 1000 k + i + this (its resets: without it)
 
 
-class MethodSpec(NamedTuple):
+EMBEDDING_SEGMENTS = 50  # context segments per (seed, task) in embeddings.csv (App. D.5's scatter)
+
+
+class Switches(NamedTuple):
+    """What tells the family's methods apart (their `options` in pipeline/methods/mcat/__init__.py)."""
+
     transfer: bool  # policy transfer through the action translator
     sil: bool  # self-imitation learning
-
-
-# The `method` key of meta-training. A baseline (MQL, PEARL, ...) is a new module with its own loop
-# and an entry in pipeline.meta.methods; these three share this one.
-METHODS = {
-    "mcat": MethodSpec(transfer=True, sil=True),
-    "mcat_no_pt": MethodSpec(transfer=False, sil=True),  # Table 3's "MCAT w/o PT"
-    "mcat_no_sil": MethodSpec(transfer=True, sil=False),  # the SIL ablation (App. D.4)
-}
-assert tuple(METHODS) == METHOD_NAMES
 
 
 class SeedModels(NamedTuple):
@@ -151,7 +149,7 @@ class MetaTrainer:
         agent: TD3,
         models: Sequence[SeedModels],
         envs: Sequence[Sequence[gymnasium.Env]],
-        method: MethodSpec,
+        method: Switches,
         *,
         meta: MetaConfig,
         context: ContextConfig,
@@ -207,6 +205,7 @@ class MetaTrainer:
         self.start_steps = 0
         self.sources = np.full((k, t), -1)  # the acting policy of each running episode: -1 learned, j transferred
         self.generators = [stream_generator(seed + s, "meta.fits") for s in seeds]  # C/F/H fits' batches
+        self.base_seed, self.first_seed = seed, first_seed
         self.streams = Streams(envs, context.history, seed + 1000 * np.array(seeds)[:, None] + np.arange(t)[None, :])
         self.episodes: list[list[list[tuple]]] = [[[] for _ in range(t)] for _ in range(k)]  # SIL: (obs, a, r, z)
         self.step = 0
@@ -304,6 +303,35 @@ class MetaTrainer:
         if self.sil_buffer is not None:
             self.sil_buffer.refresh_contexts(encoders)
 
+    def train(self, steps: int) -> None:
+        """`steps` more loop steps (act, step every env, store, update, refit when due)."""
+        active = np.ones((self.n_seeds, self.n_tasks), bool)
+        for _ in range(steps):
+            self._loop_step(active)
+
+    def _loop_step(self, active: np.ndarray) -> None:
+        actions = self.act()
+        streams = self.streams
+        obs, episode, segment = streams.obs.copy(), streams.episode.copy(), streams.segment.copy()
+        rewards, next_obs, terminated, ended = streams.step(actions, active)
+        if not (np.isfinite(next_obs).all() and np.isfinite(rewards).all()):
+            raise NonFiniteError(f"non-finite observation or reward at env step {(self.step + 1) * self.n_tasks}")
+        self.replay.add(obs, actions, rewards, next_obs, terminated, episode, [m.encoder for m in self.models])
+        if self.sil_buffer is not None:
+            for k in range(self.n_seeds):
+                for i in range(self.n_tasks):
+                    self.episodes[k][i].append((obs[k, i], actions[k, i], rewards[k, i], segment[k, i].ravel()))
+        self.step += 1
+        for done in streams.advance(actions, next_obs, active, ended):
+            self._end_episode(done.seed, done.task, done.received)
+        if self.step > self.start_steps:
+            for _ in range(self.n_tasks):  # one update per env step of each task (docs/algorithms/mcat.md)
+                losses = self._train()
+                if not all(np.isfinite(v) for v in losses.values()):
+                    raise NonFiniteError(f"non-finite loss {losses} at env step {self.step * self.n_tasks}")
+        if self.step % self.retrain_every == 0:
+            self.retrain()
+
     def run(
         self,
         steps: int,
@@ -316,34 +344,15 @@ class MetaTrainer:
         checkpoint_every: int = 0,
     ) -> None:
         """Train until `steps` loop steps; `evaluate(step)` at 0, every `eval_every` and at the end;
-        `checkpoint()` (save a resume state) every `checkpoint_every` steps before the last."""
+        `checkpoint()` (save a resume state) every `checkpoint_every` steps before the last. (Stage meta_train
+        drives `train` itself, in the same order.)"""
         self.start_steps = start_steps
         if self.step == 0:
             evaluate(0)
         bar = tqdm(total=steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True, mininterval=1)
         active = np.ones((self.n_seeds, self.n_tasks), bool)
         while self.step < steps:
-            actions = self.act()
-            streams = self.streams
-            obs, episode, segment = streams.obs.copy(), streams.episode.copy(), streams.segment.copy()
-            rewards, next_obs, terminated, ended = streams.step(actions, active)
-            if not (np.isfinite(next_obs).all() and np.isfinite(rewards).all()):
-                raise NonFiniteError(f"non-finite observation or reward at env step {(self.step + 1) * self.n_tasks}")
-            self.replay.add(obs, actions, rewards, next_obs, terminated, episode, [m.encoder for m in self.models])
-            if self.sil_buffer is not None:
-                for k in range(self.n_seeds):
-                    for i in range(self.n_tasks):
-                        self.episodes[k][i].append((obs[k, i], actions[k, i], rewards[k, i], segment[k, i].ravel()))
-            self.step += 1
-            for done in streams.advance(actions, next_obs, active, ended):
-                self._end_episode(done.seed, done.task, done.received)
-            if self.step > start_steps:
-                for _ in range(self.n_tasks):  # one update per env step of each task (docs/algorithms/mcat.md)
-                    losses = self._train()
-                    if not all(np.isfinite(v) for v in losses.values()):
-                        raise NonFiniteError(f"non-finite loss {losses} at env step {self.step * self.n_tasks}")
-            if self.step % self.retrain_every == 0:
-                self.retrain()
+            self._loop_step(active)
             if self.step % eval_every == 0 or self.step == steps:
                 evaluate(self.step)
             if (
@@ -355,3 +364,32 @@ class MetaTrainer:
                 checkpoint()
             bar.update(1)
         bar.close()
+
+    def evaluate(
+        self, envs: Sequence[Sequence[gymnasium.Env]], episodes: int, reset_seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Dense and delayed returns [K, T] of the deterministic policy, its context inferred online
+        (`evaluate_contextual`)."""
+        return evaluate_contextual(self.agent, self.models, envs, episodes, reset_seed, self.context.history)
+
+    def save_state(self, folder: Path) -> None:
+        save_meta_state(folder, self)
+
+    def load_state(self, folder: Path) -> None:
+        load_meta_state(folder, self)
+
+    def embeddings(self) -> tuple[list[str], list[tuple]]:
+        """z = C(segment) of EMBEDDING_SEGMENTS context segments per seed and training task, from the final
+        replay (App. D.5); this trainer's seed k is the run's seed index `first_seed + k`."""
+        rows = []
+        for s, models in enumerate(self.models, start=self.first_seed):
+            generator = stream_generator(self.base_seed + s, "meta.embedding_segments")
+            for i in range(self.n_tasks):
+                try:
+                    windows = Windows(self.replay.task_data(s - self.first_seed, i), self.context.history, 1)
+                except ValueError:
+                    continue  # no episode longer than the context yet
+                with torch.no_grad():
+                    z = models.encoder(windows.contexts(EMBEDDING_SEGMENTS, generator))
+                rows += [(self.base_seed + s, i, *(f"{v:.5g}" for v in row)) for row in z.tolist()]
+        return [f"z{j}" for j in range(self.context.z_dim)], rows

@@ -1,27 +1,26 @@
-"""Resume state of a meta-training run: everything `MetaTrainer` holds, to continue it bitwise after a kill.
+"""Resume state of an MCAT run: everything `MetaTrainer` holds, to continue it bitwise after a kill.
 
-A folder with `models.pt` (TD3, every seed's C, F and H, task features and torch generators:
+Files written into one generation folder of pipeline.resume (which checksums, versions and
+fingerprints them): `models.pt` (TD3, every seed's C, F and H, task features and torch generators:
 tensors only, loaded with `weights_only=True`), `replay.npz` (the per-task replay), `sil.npz`
 (the self-imitation buffer), `loop.npz` (observations, context segments, returns and each env's
 physics; the episodes in progress for SIL) and `loop.json` (step, the transfer rule's recent
-returns, the acting policy of each running episode, numpy generator states, the envs' other state,
-the caller's `extra` and a fingerprint of the configuration). Written with `atomic_folder`.
+returns, the acting policy of each running episode, numpy generator states, the envs' other state).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from pipeline.atomic import atomic_folder, recover_folder
 from pipeline.envs.state import get_env_states, set_env_states
-from pipeline.meta.mcat import MetaTrainer
 
-VERSION = 1
+if TYPE_CHECKING:
+    from pipeline.methods.mcat.loop import MetaTrainer
 
 
 def _episode_logs(trainer: MetaTrainer) -> dict[str, np.ndarray]:
@@ -35,58 +34,50 @@ def _episode_logs(trainer: MetaTrainer) -> dict[str, np.ndarray]:
     return {"log_lengths": lengths, **fields}
 
 
-def save_meta_state(folder: Path, trainer: MetaTrainer, *, fingerprint: str, extra: dict[str, Any]) -> None:
-    with atomic_folder(folder) as tmp:
-        torch.save(
-            {
-                "agent": trainer.agent.state_dict(),
-                "models": [{name: m.state_dict() for name, m in seed._asdict().items()} for seed in trainer.models],
-                "features": trainer.features,
-                "generators": [g.get_state() for g in trainer.generators],
-            },
-            tmp / "models.pt",
-        )
-        np.savez(tmp / "replay.npz", **trainer.replay.state_arrays())
-        if trainer.sil_buffer is not None:
-            np.savez(tmp / "sil.npz", **trainer.sil_buffer.state_arrays())
-        streams = trainer.streams
-        env_states, env_arrays = get_env_states([env for row in trainer.envs for env in row])
-        np.savez(
-            tmp / "loop.npz",
-            obs=streams.obs,
-            segment=streams.segment,
-            episode=streams.episode,
-            received=streams.received,
-            dense=streams.dense,
-            sources=trainer.sources,
-            episode_start=trainer.episode_start,
-            **env_arrays,
-            **_episode_logs(trainer),
-        )
-        meta = {
-            "version": VERSION,
-            "fingerprint": fingerprint,
-            "step": trainer.step,
-            "transferred_episodes": trainer.transferred_episodes,
-            "translator_ready": trainer.translator_ready.tolist(),
-            "histories": [h.to_json() for h in trainer.histories],
-            "rngs": [rng.bit_generator.state for rng in trainer.rngs],
-            "envs": env_states,
-            "extra": extra,
-        }
-        (tmp / "loop.json").write_text(json.dumps(meta))
+def save_meta_state(folder: Path, trainer: MetaTrainer) -> None:
+    """Write the trainer's state into `folder`."""
+    tmp = Path(folder)
+    torch.save(
+        {
+            "agent": trainer.agent.state_dict(),
+            "models": [{name: m.state_dict() for name, m in seed._asdict().items()} for seed in trainer.models],
+            "features": trainer.features,
+            "generators": [g.get_state() for g in trainer.generators],
+        },
+        tmp / "models.pt",
+    )
+    np.savez(tmp / "replay.npz", **trainer.replay.state_arrays())
+    if trainer.sil_buffer is not None:
+        np.savez(tmp / "sil.npz", **trainer.sil_buffer.state_arrays())
+    streams = trainer.streams
+    env_states, env_arrays = get_env_states([env for row in trainer.envs for env in row])
+    np.savez(
+        tmp / "loop.npz",
+        obs=streams.obs,
+        segment=streams.segment,
+        episode=streams.episode,
+        received=streams.received,
+        dense=streams.dense,
+        sources=trainer.sources,
+        episode_start=trainer.episode_start,
+        **env_arrays,
+        **_episode_logs(trainer),
+    )
+    meta = {
+        "step": trainer.step,
+        "transferred_episodes": trainer.transferred_episodes,
+        "translator_ready": trainer.translator_ready.tolist(),
+        "histories": [h.to_json() for h in trainer.histories],
+        "rngs": [rng.bit_generator.state for rng in trainer.rngs],
+        "envs": env_states,
+    }
+    (tmp / "loop.json").write_text(json.dumps(meta))
 
 
-def load_meta_state(folder: Path, trainer: MetaTrainer, *, fingerprint: str) -> dict[str, Any] | None:
-    """Restore a state saved by `save_meta_state` into a freshly built trainer and return its `extra`;
-    None (nothing changed) when there is no complete state or it is of another configuration."""
+def load_meta_state(folder: Path, trainer: MetaTrainer) -> None:
+    """Restore a state saved by `save_meta_state` into a freshly built trainer of the same run."""
     folder = Path(folder)
-    recover_folder(folder)
-    if not (folder / "loop.json").is_file():
-        return None
     meta = json.loads((folder / "loop.json").read_text())
-    if meta.get("version") != VERSION or meta.get("fingerprint") != fingerprint:
-        return None
     state = torch.load(folder / "models.pt", weights_only=True)
     trainer.agent.load_state_dict(state["agent"])
     for seed, saved in zip(trainer.models, state["models"], strict=True):
@@ -119,4 +110,3 @@ def load_meta_state(folder: Path, trainer: MetaTrainer, *, fingerprint: str) -> 
     trainer.step, trainer.transferred_episodes = meta["step"], meta["transferred_episodes"]
     trainer.translator_ready = np.array(meta["translator_ready"], bool)
     trainer.episode_start = loop["episode_start"]
-    return meta["extra"]

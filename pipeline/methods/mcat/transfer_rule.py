@@ -16,7 +16,7 @@ from collections import deque
 
 import numpy as np
 
-from pipeline.meta.config import TransferRuleConfig
+from pipeline.methods.mcat.config import TransferRuleConfig
 
 LEARNED = None  # the "source" of an episode run by the task's own learned policy
 

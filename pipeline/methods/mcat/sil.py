@@ -27,9 +27,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from pipeline.agents.sil_config import SILConfig
 from pipeline.agents.td3 import TD3
-from pipeline.data.context_cache import ContextCache, Encoder
+from pipeline.methods.mcat.context_cache import ContextCache, Encoder
+from pipeline.methods.mcat.sil_config import SILConfig
 from pipeline.seeding import stream_generator
 
 ADVANTAGE_CLIP = 1.0  # upper clip of R - V (`clip=1` in the authors' code)

@@ -1,14 +1,10 @@
-"""Meta-training's params: which (setting, method) runs exist, and the loop's own knobs."""
+"""MCAT's params block `meta`: the loop's own knobs (TD3's, SIL's and the models' are in their own blocks)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
 
 from pipeline.schema import bounded
-
-# The `method` key: each name is a loop in pipeline.meta (the three MCAT variants share mcat.py).
-METHOD_NAMES = ("mcat", "mcat_no_pt", "mcat_no_sil")
 
 
 @dataclass
@@ -28,14 +24,3 @@ class MetaConfig:
     # another (1/K of the memory). Seed k draws the same random streams either way.
     batch_seeds: bool = True
     transfer: TransferRuleConfig = field(default_factory=TransferRuleConfig)
-
-
-@dataclass
-class MetaTrainRuns:
-    """One DVC stage per (setting, method); each runs the profile's seeds batched."""
-
-    settings: List[str] = field(default_factory=lambda: ["halfcheetah-armature"])
-    methods: List[str] = field(default_factory=lambda: ["mcat", "mcat_no_pt"])
-    # Table 4's other reward delays: stages meta_delay@<delay>-<setting>-<method>, same settings x methods
-    # (paper: [200, 350] beside the top-level delay 500); empty: no such stages
-    other_delays: List[int] = field(default_factory=list)

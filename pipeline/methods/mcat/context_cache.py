@@ -36,7 +36,9 @@ class ContextCache:
         self.valid[where] = False
 
     @torch.no_grad()
-    def lookup(self, index: Index, segments: Callable[[Index], torch.Tensor], encoders: Sequence[Encoder]) -> torch.Tensor:
+    def lookup(
+        self, index: Index, segments: Callable[[Index], torch.Tensor], encoders: Sequence[Encoder]
+    ) -> torch.Tensor:
         """z [K, B, z_dim] of the rows `index`; rows not cached are encoded, seed k by `encoders[k]`, from
         `segments(sub_index)` (their context segments) and cached."""
         index = torch.broadcast_tensors(*index)

@@ -1,1 +1,0 @@
-"""Meta-training (paper Sec. 3.4): the MCAT loop and its policy-transfer rule."""
