@@ -110,6 +110,8 @@ META_TASKS = (0.1, 0.2, 0.3, 0.4, 0.5)
 META_RETRAIN_EVERY, META_RETRAIN_UPDATES = 5000, 200  # the default budget's refit schedule
 RETRAIN_REPEATS = 3  # refits timed (one thread), median
 META_COST_TARGET = 1.3  # mcat's time per update step over plain TD3's
+META_BATCHED_SEEDS = 3  # meta_train's default: the profile's 3 seeds as one batched model
+META_THROUGHPUT_TARGET = 0.75  # mcat's env steps/s per seed, refits amortised, over the batched TD3 loop's
 ALLOCATOR_SEEDS = (1, 5)  # seeds batched in the allocator section's probes
 ALLOCATOR_ROUNDS, ALLOCATOR_BLOCK_S = 4, 1.0  # each probe process times 3 blocks
 
@@ -503,39 +505,72 @@ def graph_check(budget: Budget, device: str, seeds: int = 5) -> dict[str, Any]:
 
 def meta_step_cost(budget: Budget) -> dict[str, Any]:
     """Cost per env step of MCAT (a loop step: T tasks' env steps, T context-TD3 updates, SIL updates at
-    SILConfig's default rate, cached contexts) against plain TD3 (one env step, one update), one seed, one
-    thread, same nets and batch, same rounds.
+    SILConfig's default rate, cached contexts) against plain TD3 (one env step, one update), one thread, same
+    nets and batch, same rounds: one seed (the keys below) and META_BATCHED_SEEDS seeds batched (`batched`).
 
-    `ratio_per_env_step` is the issue's per-step cost (target META_COST_TARGET); the C/F/H refits, every
-    `meta_retrain_every` env steps, are timed apart (one thread, median of RETRAIN_REPEATS) and added per env
-    step (default budget: 200 updates per fit) in `ratio_with_refits`."""
+    `ratio_per_env_step` is the time per env step, MCAT over plain TD3 (target META_COST_TARGET); the C/F/H
+    refits, every `meta_retrain_every` env steps, are timed apart (median of RETRAIN_REPEATS) and added per env
+    step (default budget: META_RETRAIN_UPDATES updates per fit) in `ratio_with_refits`. `batched` compares
+    steady-state env steps/s per seed, refits amortised, of MCAT's loop and the batched TD3 loop (target
+    META_THROUGHPUT_TARGET)."""
+    single = _meta_against_td3(budget, seeds=1)
+    batched = _meta_against_td3(budget, seeds=META_BATCHED_SEEDS)
+    with_refits = single["ratio_per_env_step"] + single["retrain_s_per_env_step"] * single["plain_td3_env_steps_per_s"]
+    throughput = 1 / (1 / batched["mcat_env_steps_per_s"] + batched["retrain_s_per_env_step"])  # per seed
+    return {
+        "tasks": len(META_TASKS),
+        **single,
+        "ratio_with_refits": with_refits,
+        "target": META_COST_TARGET,
+        "meets_target": with_refits <= META_COST_TARGET,
+        "batched": {
+            "seeds": META_BATCHED_SEEDS,
+            "td3_env_steps_per_s_per_seed": batched["plain_td3_env_steps_per_s"],
+            "mcat_env_steps_per_s_per_seed": batched["mcat_env_steps_per_s"],
+            "retrain_s": batched["retrain_s"],
+            "mcat_env_steps_per_s_per_seed_with_refits": throughput,
+            "ratio": throughput / batched["plain_td3_env_steps_per_s"],
+            "target": META_THROUGHPUT_TARGET,
+            "meets_target": throughput / batched["plain_td3_env_steps_per_s"] >= META_THROUGHPUT_TARGET,
+        },
+    }
+
+
+def _meta_against_td3(budget: Budget, seeds: int) -> dict[str, Any]:
+    """Env steps/s per seed of plain TD3's loop (`seeds` envs, one batched update per step) and of MCAT's (seeds
+    x T envs, T batched updates per step), one thread, interleaved rounds; and the time of one C/F/H refit."""
     tasks = list(META_TASKS)
     torch.manual_seed(0)
-    plain_env = make_env(TD3_SETTING, tasks[0])
-    space = plain_env.action_space
-    obs_dim, act_dim = plain_env.observation_space.shape[0], space.shape[0]
-    plain = TD3(obs_dim, act_dim, space.low, space.high, TD3Config(), seed=0)
-    buffer = ReplayBuffer(obs_dim, act_dim, capacity=budget.td3_buffer + 100_000, seed=0)
-    obs = plain_env.reset(seed=0)[0]
-    for _ in range(max(budget.td3_buffer, 256)):
-        action = space.sample()
-        next_obs, reward, terminated, truncated, _ = plain_env.step(action)
-        buffer.add(obs, action, reward, next_obs, terminated)
-        obs = plain_env.reset()[0] if terminated or truncated else next_obs
+    plain_envs = [make_env(TD3_SETTING, tasks[0]) for _ in range(seeds)]
+    space = plain_envs[0].action_space
+    obs_dim, act_dim = plain_envs[0].observation_space.shape[0], space.shape[0]
+    plain = TD3(obs_dim, act_dim, space.low, space.high, TD3Config(), seed=0, n_seeds=seeds)
+    buffer = ReplayBuffer(obs_dim, act_dim, capacity=budget.td3_buffer + 100_000, seed=0, n_seeds=seeds)
+    obs = np.stack([env.reset(seed=k)[0] for k, env in enumerate(plain_envs)])
 
     def plain_step() -> float:
         nonlocal obs
-        action = np.clip(plain.select_action(obs) + np.random.normal(0, 0.1, act_dim), space.low, space.high)
-        next_obs, reward, terminated, truncated, _ = plain_env.step(action)
-        buffer.add(obs, action, reward, next_obs, terminated)
-        obs = plain_env.reset()[0] if terminated or truncated else next_obs
-        plain.train(buffer.sample(256))
+        noise = np.random.normal(0, 0.1, (seeds, act_dim))
+        actions = np.clip(plain.select_action(obs).reshape(seeds, act_dim) + noise, space.low, space.high)
+        next_obs, rewards, terminated = np.empty_like(obs), np.empty(seeds), np.empty(seeds, dtype=bool)
+        for k, env in enumerate(plain_envs):
+            next_obs[k], rewards[k], terminated[k], truncated, _ = env.step(actions[k])
+            if terminated[k] or truncated:
+                next_obs[k] = env.reset()[0]
+        buffer.add(obs, actions.astype(np.float32), rewards, next_obs, terminated)
+        obs = next_obs
+        if buffer.size >= 256:
+            plain.train(buffer.sample(256))
         return 1.0
 
+    for _ in range(max(budget.td3_buffer, 256)):
+        plain_step()
     context, forward, translator = ContextConfig(), ForwardModelConfig(), TranslatorConfig()
-    envs = [[make_env(TD3_SETTING, t, delay=META_DELAY) for t in tasks]]
-    agent = TD3(obs_dim, act_dim, space.low, space.high, TD3Config(), context_dim=context.z_dim, seed=0)
-    models = [build_seed_models(obs_dim, act_dim, space.low, space.high, context, forward, translator)]
+    envs = [[make_env(TD3_SETTING, t, delay=META_DELAY) for t in tasks] for _ in range(seeds)]
+    agent = TD3(obs_dim, act_dim, space.low, space.high, TD3Config(), context_dim=context.z_dim, seed=0,
+                n_seeds=seeds)  # fmt: skip
+    models = [build_seed_models(obs_dim, act_dim, space.low, space.high, context, forward, translator)
+              for _ in range(seeds)]  # fmt: skip
     retrain_updates = 5 if budget.name == "quick" else META_RETRAIN_UPDATES
     trainer = MetaTrainer(
         agent, models, envs, Switches(transfer=True, sil=True), meta=MetaConfig(replay_capacity=200_000),
@@ -563,19 +598,12 @@ def meta_step_cost(budget: Budget) -> dict[str, Any]:
             budget.td3_repeats,
         )
     rates = medians(samples)
-    retrain_per_env_step = retrain_s / META_RETRAIN_EVERY
-    ratio = paired_ratio(samples["plain"], samples["mcat"]) / len(tasks)  # time per env step, mcat over plain
-    with_refits = ratio + retrain_per_env_step * rates["plain"]
     return {
-        "tasks": len(tasks),
-        "plain_td3_env_steps_per_s": rates["plain"],
-        "mcat_env_steps_per_s": rates["mcat"] * len(tasks),
-        "ratio_per_env_step": ratio,
+        "plain_td3_env_steps_per_s": rates["plain"],  # per seed: each loop step is one env step per seed
+        "mcat_env_steps_per_s": rates["mcat"] * len(tasks),  # per seed: T env steps per loop step
+        "ratio_per_env_step": paired_ratio(samples["plain"], samples["mcat"]) / len(tasks),  # time, mcat / plain
         "retrain_s": retrain_s,
-        "retrain_s_per_env_step": retrain_per_env_step,
-        "ratio_with_refits": with_refits,
-        "target": META_COST_TARGET,
-        "meets_target": with_refits <= META_COST_TARGET,
+        "retrain_s_per_env_step": retrain_s / META_RETRAIN_EVERY,  # every META_RETRAIN_EVERY env steps per seed
     }
 
 

@@ -9,9 +9,12 @@ Rewards delayed by the top-level `delay`, or by `--delay` (stage meta_delay, Tab
 outputs under data/meta/delay-<delay>/ and reports/meta/delay-<delay>/ instead). Evaluation every
 meta_eval_every env steps on every training and held-out test task (the method's evaluation policy).
 Writes reports/meta/<setting>/<method>/curve.csv (env_steps, method, seed, task, split, dense_return,
-delayed_return), metrics.json (final test and train returns, mean ± standard error over seeds, and the
-method's own fields), embeddings.csv (seed, task, then the method's embedding columns, e.g. MCAT's context
-z0..) and data/meta/<setting>/<method>/ (the method's checkpoints, e.g. MCAT's agent.pt and models.pt).
+delayed_return), metrics.json (final test and train returns, mean ± standard error over seeds, episode and
+transfer counts, the split of wall time between training and evaluation, and the method's own fields),
+episodes.csv (every finished training episode: who acted, how chosen, its return; pipeline.methods.protocol
+EPISODE_COLUMNS), transfers.csv (the transferred ones: trials and follows), embeddings.csv (seed, task, then
+the method's embedding columns, e.g. MCAT's context z0..) and data/meta/<setting>/<method>/ (the method's
+checkpoints, e.g. MCAT's agent.pt and models.pt).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pipeline.config import Params
 from pipeline.envs import make_env
 from pipeline.evaluation import summarize
 from pipeline.guards import NonFiniteError
-from pipeline.methods.protocol import MetaLearner, Run, seed_groups
+from pipeline.methods.protocol import EPISODE_COLUMNS, MetaLearner, Run, seed_groups
 from pipeline.methods.registry import MethodSpec, get_method, method_names
 from pipeline.resume import ResumeFolder
 from stages.common import (
@@ -108,10 +111,12 @@ def main(argv: list[str] | None = None) -> None:
             held.enter_context(open_resume_or_exit(resume))
         for seeds, resume in zip(groups, resumes, strict=True):
             earlier = [row for r in results for row in r.rows]
+            earlier_episodes = [row for r in results for row in r.episodes]
             try:
                 result = train_seeds(
-                    params, spec, args, seeds, iterations, resume, report_dir, earlier, len(groups) > 1
-                )
+                    params, spec, args, seeds, iterations, resume, report_dir, earlier, earlier_episodes,
+                    len(groups) > 1,
+                )  # fmt: skip
             except NonFiniteError as err:
                 where = f"{args.setting} {args.method}"
                 print(f"error: meta_train {where}: {err}; resume state kept: {resume.folder}", file=sys.stderr)
@@ -127,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
         write_csv(report_dir / "embeddings.csv", EMBEDDING_HEADER + tuple(columns),
                   [row for r in results for row in r.embeddings])  # fmt: skip
         summary = final_returns(rows, params.seed, k)
+        episodes = [row for r in results for row in r.episodes]
+        write_episode_logs(report_dir, episodes)
+        eval_seconds = sum(r.eval_seconds for r in results)
         write_json(
             report_dir / "metrics.json",
             {
@@ -140,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
                 "final_test_return": summary["test"],
                 "final_train_return": summary["train"],
                 "wall_seconds": round(wall, 1),
+                "eval_seconds": round(eval_seconds, 1),  # evaluation's part of wall_seconds (this process's)
+                **episode_counts(episodes),
                 **extra,
             },
         )
@@ -158,6 +168,33 @@ class SeedsResult(NamedTuple):
     rows: list[tuple]  # curve.csv rows
     embedding_columns: list[str]  # embeddings.csv's columns after (seed, task)
     embeddings: list[tuple]  # embeddings.csv rows
+    episodes: list[tuple]  # episodes.csv rows
+    eval_seconds: float  # spent evaluating in this process
+
+
+def learner_episodes(learner: MetaLearner) -> list[tuple]:
+    """The learner's episode log (protocol.EPISODE_COLUMNS), [] for a learner that keeps none."""
+    episodes = getattr(learner, "finished_episodes", None)
+    return [] if episodes is None else episodes()
+
+
+def write_episode_logs(report_dir: Path, episodes: list[tuple]) -> None:
+    """episodes.csv (every finished training episode) and transfers.csv (those a transferred policy acted in)."""
+    ordered = sorted(episodes, key=lambda row: (row[0], row[1], row[2]))
+    write_csv(report_dir / "episodes.csv", EPISODE_COLUMNS, ordered)
+    write_csv(report_dir / "transfers.csv", EPISODE_COLUMNS, [row for row in ordered if row[3] != "learned"])
+
+
+def episode_counts(episodes: list[tuple]) -> dict[str, Any]:
+    """Training episodes after the random start, and how many of them a transferred policy acted in."""
+    kinds = [row[4] for row in episodes if row[4] != "random"]
+    transferred = sum(kind in ("trial", "follow") for kind in kinds)
+    return {
+        "training_episodes": len(kinds),
+        "trial_episodes": kinds.count("trial"),
+        "followed_episodes": kinds.count("follow"),
+        "transferred_share": transferred / len(kinds) if kinds else 0.0,
+    }
 
 
 def curve_order(row: tuple) -> tuple:
@@ -196,6 +233,7 @@ def train_seeds(
     resume: ResumeFolder,
     report_dir: Path,
     earlier_rows: list[tuple],
+    earlier_episodes: list[tuple],
     keep_finished_state: bool,
 ) -> SeedsResult:
     """Train the run's seeds `seeds` (indices, consecutive) as one learner, resuming from `resume`.
@@ -203,18 +241,25 @@ def train_seeds(
     `keep_finished_state`: checkpoint at the end too (the stage removes the states once all seeds are done)."""
     budget, tasks, k = params.budget, params.tasks[args.setting], len(seeds)
     n_train = len(tasks.train)
-    envs, train_eval, test_eval = (env_grid(params, args.setting, t, k) for t in (tasks.train, tasks.train, tasks.test))
+    envs = env_grid(params, args.setting, tasks.train, k)
+    # training and test tasks evaluated together: one batched policy call per step for every task and seed
+    evaluation = env_grid(params, args.setting, [*tasks.train, *tasks.test], k)
     learner = spec.load_trainer().build(Run(params, spec, args.setting, list(seeds), envs, iterations))
     rows: list[tuple] = []
+    eval_seconds = 0.0
 
     def evaluate(step: int) -> None:
+        nonlocal eval_seconds
+        started = time.perf_counter()
         env_steps = step * n_train
-        for split, grid in (("train", train_eval), ("test", test_eval)):
-            dense, delayed = learner.evaluate(grid, budget.meta_eval_episodes, params.seed + EVAL_SEED_OFFSET)
+        dense, delayed = learner.evaluate(evaluation, budget.meta_eval_episodes, params.seed + EVAL_SEED_OFFSET)
+        for split, columns in (("train", range(n_train)), ("test", range(n_train, dense.shape[1]))):
             for s in range(k):
-                for i in range(dense.shape[1]):
-                    rows.append((env_steps, args.method, params.seed + seeds[s], i, split, dense[s, i], delayed[s, i]))
+                for i, c in enumerate(columns):
+                    rows.append((env_steps, args.method, params.seed + seeds[s], i, split, dense[s, c], delayed[s, c]))
         write_csv(report_dir / "curve.csv", CURVE_HEADER, sorted(earlier_rows + rows, key=curve_order))
+        write_episode_logs(report_dir, earlier_episodes + learner_episodes(learner))
+        eval_seconds += time.perf_counter() - started
 
     def read(folder: Path) -> list[tuple]:
         learner.load_state(folder / METHOD_DIR)
@@ -256,7 +301,7 @@ def train_seeds(
     if keep_finished_state and learner.step > resumed_at:
         checkpoint()  # other seeds are still to train: a kill then does not lose these
     columns, embeddings = learner.embeddings()
-    return SeedsResult(learner, rows, columns, embeddings)
+    return SeedsResult(learner, rows, columns, embeddings, learner_episodes(learner), eval_seconds)
 
 
 if __name__ == "__main__":

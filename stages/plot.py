@@ -27,7 +27,14 @@ from pipeline.config import Params
 from pipeline.envs import task_label
 from pipeline.methods.registry import label
 from pipeline.report.curves import read_embeddings, return_at, return_curve
-from pipeline.report.figures import embedding_scatter, fig3_curves, fig5_heatmap, transfer_fit_curves
+from pipeline.report.figures import (
+    embedding_scatter,
+    fig3_curves,
+    fig5_heatmap,
+    train_task_curves,
+    transfer_events,
+    transfer_fit_curves,
+)
 from pipeline.report.meta_tables import budget_label, table2_markdown, table3_markdown, table4_markdown
 from pipeline.report.paper import TABLE1, TABLE3_4_ENV_STEPS
 from pipeline.report.tables import budget_line, table1_markdown
@@ -77,7 +84,7 @@ def figure_names(params: Params) -> list[str]:
     names = [figure_name(kind, setting) for setting in params.transfer for kind in ("fig5", "transfer_fits")]
     for setting in params.meta_train.settings:
         names += [figure_name("embeddings", setting, method) for method in params.meta_train.methods]
-        names.append(figure_name("fig3", setting))
+        names += [figure_name(kind, setting) for kind in ("fig3", "train_tasks", "transfers")]
     return names
 
 
@@ -106,12 +113,23 @@ def write_embeddings(params: Params, root: Path, setting: str, method: str) -> N
 
 
 def write_fig3(params: Params, root: Path, setting: str) -> None:
+    """Fig. 3, and from the runs' episode logs the per-task training curves and the transfer events."""
     methods = params.meta_train.methods
     curves = {label(m): meta_curve(root, setting, m) for m in methods}
     first = meta_run(root, setting, methods[0]) / "metrics.json"
     budget = budget_label(json.loads(require(first, meta_stage(setting, methods[0])).read_text()))
     title = f"{setting}: test return (Fig. 3)"
     fig3_curves(root / "reports" / figure_name("fig3", setting), curves, title, budget)
+    logs = {
+        name: {label(m): read_csv(require(meta_run(root, setting, m) / f"{name}.csv", meta_stage(setting, m)))
+               for m in methods}
+        for name in ("episodes", "transfers")
+    }  # fmt: skip
+    tasks = [task_label(setting, t) for t in params.tasks[setting].train]
+    train_task_curves(root / "reports" / figure_name("train_tasks", setting), logs["episodes"], tasks,
+                      f"{setting}: training return per task", budget)  # fmt: skip
+    transfer_events(root / "reports" / figure_name("transfers", setting), logs["transfers"], tasks,
+                    f"{setting}: transferred training episodes (trial x, followed o)")  # fmt: skip
 
 
 def write_tables(params: Params, root: Path) -> None:

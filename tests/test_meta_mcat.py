@@ -19,7 +19,7 @@ from pipeline.methods.mcat import loop
 from pipeline.methods.mcat.config import MetaConfig
 from pipeline.methods.mcat.loop import MetaTrainer, Switches, build_seed_models, encode, evaluate_contextual
 from pipeline.methods.mcat.resume import load_meta_state, save_meta_state
-from pipeline.methods.mcat.sil_config import SILConfig
+from pipeline.methods.mcat.sil_config import SILConfig, SILSource
 from pipeline.methods.mcat.streams import Streams
 from pipeline.models.config import ContextConfig, ForwardModelConfig, TranslatorConfig
 
@@ -95,6 +95,38 @@ def test_transfer_happens_once_a_task_does_clearly_better() -> None:
     np.testing.assert_allclose(actions[0, 0], translated.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(actions[0, 1], learned[1].numpy(), rtol=1e-5, atol=1e-6)
     assert not np.allclose(actions[0, 0], learned[0].numpy(), atol=1e-3)  # H's action, not the learned one
+
+
+def test_trial_transfers_act_without_exploration_noise_and_followed_ones_with_it() -> None:
+    run = trainer("halfcheetah-armature", "mcat")
+    run.run(20, start_steps=5, eval_every=1000, evaluate=lambda step: None, progress=False)
+    history = run.histories[0]
+    for _ in range(3):  # task 1's learned policy earns far more than task 0's: task 0 tries it
+        history.record(0, None, -100.0, run.step)
+        history.record(1, None, 500.0, run.step)
+    run._end_episode(0, 0, received=-100.0)
+    assert run.sources[0, 0] == 1 and loop.KINDS[run.kinds[0, 0]] == "trial"
+    deterministic, _ = run._policy_actions()
+    acted = run.act()
+    np.testing.assert_array_equal(acted[0, 0], np.clip(deterministic[0, 0], run.low, run.high))  # the trial: no noise
+    assert not np.allclose(acted[0, 1], deterministic[0, 1])  # task 1's learned policy explores
+    run.kinds[0, 0] = loop.KINDS.index("follow")
+    assert not np.allclose(run.act()[0, 0], deterministic[0, 0])  # a followed transfer explores too
+    assert run.episode_log[-1][3:5] == ("learned", "learned")  # the episode that just ended, logged
+
+
+@pytest.mark.parametrize("source", ["all", "transferred"])
+def test_self_imitation_keeps_all_episodes_or_only_transferred_ones(source: str) -> None:
+    run = trainer("halfcheetah-armature", "mcat")
+    run.sil = SILConfig(batch_size=16, source=SILSource(source))
+    run.run(20, start_steps=5, eval_every=1000, evaluate=lambda step: None, progress=False)
+    stored = run.sil_buffer.sizes[0]
+    assert stored == (0 if source == "transferred" else stored) and (source == "transferred" or stored > 0)
+    run.sources[0, 0] = 1  # the running episode of task 0 is a transferred one
+    run.episodes[0][0] = run.episodes[0][0] or [(run.streams.obs[0, 0], np.zeros(6, np.float32), 1.0,
+                                                 np.zeros(run._segment_size, np.float32))]  # fmt: skip
+    run._end_episode(0, 0, received=1.0)
+    assert run.sil_buffer.sizes[0] > stored  # a transferred episode is stored either way
 
 
 @pytest.mark.parametrize("method", ["mcat", "mcat_no_sil"])

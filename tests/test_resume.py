@@ -165,7 +165,7 @@ def _kill_after_first_checkpoint(process: subprocess.Popen, resume: Path) -> Non
 
 
 META_OUTPUTS = [f"data/meta/hopper-size/mcat/{f}" for f in ("agent.pt", "models.pt")] + [
-    f"reports/meta/hopper-size/mcat/{f}" for f in ("curve.csv", "embeddings.csv")
+    f"reports/meta/hopper-size/mcat/{f}" for f in ("curve.csv", "embeddings.csv", "episodes.csv", "transfers.csv")
 ]
 META_BUDGET = {"budgets.smoke.meta_eval_every": 1000, "budgets.smoke.meta_retrain_every": 500}
 # test id -> (stage, module args, params changes, resume folder to kill in, outputs compared byte for byte)

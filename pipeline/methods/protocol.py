@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from pipeline.methods.registry import MethodSpec
 
 Grid = Sequence[Sequence[gymnasium.Env]]  # envs[k][i]: seed k's env of task i
+# episodes.csv, an optional part of a learner (`finished_episodes()`): one row per finished training
+# episode: env steps of the run at its end, seed, task index, the acting policy ("learned", or the index of
+# the task whose policy was transferred), how it was chosen ("random" start steps, "learned", a transfer
+# "trial" or "follow"), its return, and the learned policy's recent mean on that task before it ("" if none)
+EPISODE_COLUMNS = ("env_steps", "seed", "task", "policy", "kind", "episode_return", "learned_recent_mean")
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,10 @@ class MetaLearner(Protocol):
     def embeddings(self) -> tuple[list[str], list[tuple]]:
         """embeddings.csv's columns after (seed, task) and its rows (seed, task, values...); ([], []) if none."""
         ...
+
+    # Optional: `finished_episodes() -> list[tuple]`, the EPISODE_COLUMNS rows of its finished training
+    # episodes so far (saved with its state). Stage meta_train writes them to episodes.csv and the transferred ones to
+    # transfers.csv; a learner without it gets both with their header only.
 
 
 class MethodTrainer(Protocol):

@@ -133,6 +133,75 @@ def fig3_curves(
     save_png(fig, path)
 
 
+def train_task_curves(
+    path: str | Path,
+    episodes: Mapping[str, Sequence[Mapping[str, str]]],
+    tasks: Sequence[str],
+    title: str,
+    budget: str,
+    bins: int = 20,
+) -> None:
+    """Training return per task (episodes.csv rows per method), mean over seeds and the episodes ending in each
+    of `bins` equal spans of env steps: whether tasks learn in step, or one runs ahead (paper 1, 3.4)."""
+    methods = [m for m, rows in episodes.items() if rows]
+    fig = Figure(figsize=(5.0 * max(1, len(methods)), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(methods)), sharey=True))
+    for ax, method in zip(axes, methods, strict=False):
+        rows = [r for r in episodes[method] if r["kind"] != "random"]
+        steps = np.array([int(r["env_steps"]) for r in rows])
+        edges = np.linspace(0, steps.max() if len(steps) else 1, bins + 1)
+        for t, name in enumerate(tasks):
+            of_task = [r for r in rows if int(r["task"]) == t]
+            x = np.array([int(r["env_steps"]) for r in of_task])
+            y = np.array([float(r["episode_return"]) for r in of_task])
+            which = np.clip(np.digitize(x, edges[1:-1]), 0, bins - 1)
+            filled = [b for b in range(bins) if (which == b).any()]
+            ax.plot([edges[b + 1] for b in filled], [y[which == b].mean() for b in filled], marker=".", label=name)
+        ax.set_title(method, fontsize=8)
+        ax.set_xlabel("env steps per seed (all training tasks)", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("training episode return (dense)")
+    axes[0].legend(fontsize=7, title="task", title_fontsize=7)
+    if not methods:
+        axes[0].text(0.5, 0.5, "no training episodes logged", ha="center", va="center", transform=axes[0].transAxes)
+    fig.suptitle(f"{title}\n" + "\n".join(textwrap.wrap(budget, 110)), fontsize=8)
+    save_png(fig, path)
+
+
+TRANSFER_MARKERS = {"trial": "x", "follow": "o"}
+
+
+def transfer_events(
+    path: str | Path, transfers: Mapping[str, Sequence[Mapping[str, str]]], tasks: Sequence[str], title: str
+) -> None:
+    """Each transferred training episode (transfers.csv rows per method): when (env steps), on which target task,
+    from which source task (colour; the target itself: self-transfer), trial (x) or followed (o)."""
+    methods = [m for m, rows in transfers.items() if rows] or list(transfers)[:1]
+    fig = Figure(figsize=(5.4 * max(1, len(methods)), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(methods)), sharey=True))
+    colours = [f"C{j % 10}" for j in range(len(tasks))]
+    for ax, method in zip(axes, methods, strict=False):
+        rows = transfers.get(method, [])
+        for kind, marker in TRANSFER_MARKERS.items():
+            for j, name in enumerate(tasks):
+                chosen = [r for r in rows if r["kind"] == kind and int(r["policy"]) == j]
+                if chosen:
+                    y = [int(r["task"]) + 0.12 * (j - len(tasks) / 2) / len(tasks) for r in chosen]
+                    ax.scatter([int(r["env_steps"]) for r in chosen], y, marker=marker, s=14, color=colours[j],
+                               label=f"{kind} from {name}")  # fmt: skip
+        if not rows:
+            ax.text(0.5, 0.5, "no transferred episodes", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(method, fontsize=8)
+        ax.set_xlabel("env steps per seed (all training tasks)", fontsize=8)
+        ax.set_yticks(range(len(tasks)), tasks)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, ncol=2)
+    axes[0].set_ylabel("target task")
+    fig.suptitle(title, fontsize=8)
+    save_png(fig, path)
+
+
 def embedding_scatter(
     path: str | Path, tasks: np.ndarray, embeddings: np.ndarray, labels: list[str], title: str
 ) -> None:

@@ -68,19 +68,30 @@ def table2_markdown(results: Results) -> str:
     return "\n".join([*lines, ""])
 
 
+def _transferred(metrics: Mapping[str, Any]) -> str:
+    """Share and counts of MCAT's transferred training episodes (runs from before these counts: n/a)."""
+    if "training_episodes" not in metrics:
+        return "n/a"
+    trials, follows = metrics["trial_episodes"], metrics["followed_episodes"]
+    share = metrics["transferred_share"]
+    return f"{share:.1%} ({trials} trials, {follows} followed of {metrics['training_episodes']})"
+
+
 def table3_markdown(results: Results) -> str:
     """MCAT w/o PT vs MCAT and the improvement PT brings, ours beside the paper's Table 3."""
     lines = [
         "# Table 3: effect of policy transfer (PT)",
         "",
         "Dense test return, mean ± standard error over seeds. Improvement = (MCAT - w/o PT) / |w/o PT|.",
+        "Transferred: MCAT's training episodes (after the random start) acted in by a transferred policy,",
+        "trials and followed transfers (reports/meta/<setting>/mcat/transfers.csv lists them).",
         *_budgets(results),
         *_at_paper_steps(_runs(results)),
         "The paper's values: 1M steps, 3 runs, delay 500.",
         "",
-        "| setting | w/o PT (ours) | MCAT (ours) | improvement (ours) "
+        "| setting | w/o PT (ours) | MCAT (ours) | improvement (ours) | transferred (ours) "
         "| w/o PT (paper) | MCAT (paper) | improvement (paper) |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for setting, methods in results.items():
         if WITH_PT not in methods or WITHOUT_PT not in methods:
@@ -91,7 +102,11 @@ def table3_markdown(results: Results) -> str:
         if paper:
             reference = [f"{paper[0]:.1f}", f"{paper[1]:.1f}", f"{paper[2]:.1f} %"]
         ours = f"{improvement_pct(with_pt['mean'], without['mean']):.1f} %"
-        lines.append(f"| {setting} | {_pm(without)} | {_pm(with_pt)} | {ours} | " + " | ".join(reference) + " |")
+        lines.append(
+            f"| {setting} | {_pm(without)} | {_pm(with_pt)} | {ours} | {_transferred(methods[WITH_PT])} | "
+            + " | ".join(reference)
+            + " |"
+        )
     return "\n".join([*lines, ""])
 
 

@@ -40,9 +40,10 @@ from pipeline.guards import NonFiniteError
 from pipeline.methods.mcat.config import MetaConfig
 from pipeline.methods.mcat.resume import load_meta_state, save_meta_state
 from pipeline.methods.mcat.sil import SILBuffer, SILConfig, sil_losses
+from pipeline.methods.mcat.sil_config import SILSource
 from pipeline.methods.mcat.streams import Streams
 from pipeline.methods.mcat.task_replay import TaskReplay
-from pipeline.methods.mcat.transfer_rule import LEARNED, RecentReturns, choose_policy
+from pipeline.methods.mcat.transfer_rule import LEARNED, Choice, RecentReturns, choose_policy
 from pipeline.models.config import ContextConfig, ForwardModelConfig, TranslatorConfig
 from pipeline.models.context import ContextEncoder
 from pipeline.models.epochs import Schedule
@@ -57,6 +58,9 @@ ACTION_SPACE_OFFSET = 500  # random start actions of env (k, i): seed + 1000 k +
 
 
 EMBEDDING_SEGMENTS = 50  # context segments per (seed, task) in embeddings.csv (App. D.5's scatter)
+
+
+KINDS = ("random", "learned", "trial", "follow")  # how an episode's acting policy was chosen
 
 
 class Switches(NamedTuple):
@@ -204,12 +208,14 @@ class MetaTrainer:
         self.episode_start = np.zeros((k, t), np.int64)  # loop step at which each running episode began
         self.start_steps = 0
         self.sources = np.full((k, t), -1)  # the acting policy of each running episode: -1 learned, j transferred
+        self.kinds = np.full((k, t), KINDS.index("random"))  # how it was chosen (KINDS)
         self.generators = [stream_generator(seed + s, "meta.fits") for s in seeds]  # C/F/H fits' batches
         self.base_seed, self.first_seed = seed, first_seed
         self.streams = Streams(envs, context.history, seed + 1000 * np.array(seeds)[:, None] + np.arange(t)[None, :])
         self.episodes: list[list[list[tuple]]] = [[[] for _ in range(t)] for _ in range(k)]  # SIL: (obs, a, r, z)
         self.step = 0
         self.transferred_episodes = 0
+        self.episode_log: list[tuple] = []  # one protocol.EPISODE_COLUMNS row per finished training episode
 
     @torch.no_grad()
     def _policy_actions(self) -> tuple[np.ndarray, np.ndarray]:
@@ -230,32 +236,45 @@ class MetaTrainer:
         return actions.numpy(), z.numpy()
 
     def act(self) -> np.ndarray:
-        """Exploration actions [K, T, act] for this step."""
+        """Exploration actions [K, T, act] for this step: Gaussian noise on the acting policy's, none during a
+        trial transfer (unless `meta.transfer.trial_noise`)."""
         if self.step < self.start_steps:
             return np.stack([[env.action_space.sample() for env in row] for row in self.envs]).astype(np.float32)
         actions, _ = self._policy_actions()
         noise = np.stack([rng.normal(0.0, self.noise_std, actions.shape[1:]) for rng in self.rngs])
+        if not self.meta.transfer.trial_noise:
+            noise = np.where((self.kinds == KINDS.index("trial"))[..., None], 0.0, noise)
         return np.clip(actions + noise, self.low, self.high).astype(np.float32)
 
     def _end_episode(self, k: int, i: int, received: float) -> None:
         """Book the finished episode of seed k on task i and pick the policy of its next episode.
 
-        Episodes begun during the random start steps say nothing about a policy: not recorded.
+        Episodes begun during the random start steps say nothing about a policy: not recorded by the rule.
         The transfer rule's clock is env steps of all tasks (its `max_age` is per task x tasks)."""
         env_steps = self.step * self.n_tasks
+        source, kind = int(self.sources[k, i]), KINDS[self.kinds[k, i]]
+        if self.episode_start[k, i] < self.start_steps:
+            kind = "random"
+        elif kind == "random":  # the first episode of a stream, begun before the start steps were known
+            kind = "learned"
+        learned_mean = self.histories[k].mean(i, LEARNED, env_steps)
+        self.episode_log.append((env_steps, self.base_seed + self.first_seed + k, i,
+                                 "learned" if source < 0 else str(source), kind, float(received),
+                                 "" if learned_mean is None else learned_mean))  # fmt: skip
         if self.episode_start[k, i] >= self.start_steps:
-            source = int(self.sources[k, i])
             self.histories[k].record(i, LEARNED if source < 0 else source, received, env_steps)
-        if self.sil_buffer is not None and self.episodes[k][i]:
+        keep = self.sil.source is SILSource.all or source >= 0
+        if self.sil_buffer is not None and self.episodes[k][i] and keep:
             obs, actions, rewards, segments = (np.stack(x) for x in zip(*self.episodes[k][i], strict=True))
             self.sil_buffer.add_episode(k, obs, actions, rewards, self.agent.config.discount, segments)
         self.episodes[k][i] = []
         self.episode_start[k, i] = self.step
-        choice = None
+        choice = Choice(LEARNED, "learned" if self.step >= self.start_steps else "random")
         if self.method.transfer and self.translator_ready[k] and self.step >= self.start_steps:
             choice = choose_policy(self.histories[k], i, env_steps)
-        self.sources[k, i] = -1 if choice is None else choice
-        self.transferred_episodes += choice is not None
+        self.sources[k, i] = -1 if choice.source is None else choice.source
+        self.kinds[k, i] = KINDS.index(choice.kind)
+        self.transferred_episodes += choice.source is not None
 
     def _train(self) -> dict[str, float]:
         agent = self.agent
@@ -263,7 +282,9 @@ class MetaTrainer:
         batch = self.replay.sample_encoded(agent.config.batch_size, encoders)
         agent.train(Batch(batch.obs, batch.action, batch.reward, batch.next_obs, batch.not_done, batch.z, batch.next_z))
         losses = {name: float(value) for name, value in agent.last_losses.items()}
-        if self.sil_buffer is not None and self.step >= self.sil_start:
+        # with sil.source `transferred` a seed's buffer may still be empty: SIL then waits for every seed of the
+        # batch (the one place where batched seeds depend on each other)
+        if self.sil_buffer is not None and self.step >= self.sil_start and min(self.sil_buffer.sizes) > 0:
             for _ in range(self._sil_updates_due()):
                 sil_batch = self.sil_buffer.sample(self.sil.batch_size, encoders)  # today's C, not the acting-time z
                 actor_loss, critic_loss, advantages = sil_losses(agent, sil_batch, self.sil)
@@ -371,6 +392,10 @@ class MetaTrainer:
         """Dense and delayed returns [K, T] of the deterministic policy, its context inferred online
         (`evaluate_contextual`)."""
         return evaluate_contextual(self.agent, self.models, envs, episodes, reset_seed, self.context.history)
+
+    def finished_episodes(self) -> list[tuple]:
+        """The protocol.EPISODE_COLUMNS rows of the finished training episodes."""
+        return list(self.episode_log)
 
     def save_state(self, folder: Path) -> None:
         save_meta_state(folder, self)

@@ -59,6 +59,7 @@ def save_meta_state(folder: Path, trainer: MetaTrainer) -> None:
         received=streams.received,
         dense=streams.dense,
         sources=trainer.sources,
+        kinds=trainer.kinds,
         episode_start=trainer.episode_start,
         **env_arrays,
         **_episode_logs(trainer),
@@ -66,6 +67,7 @@ def save_meta_state(folder: Path, trainer: MetaTrainer) -> None:
     meta = {
         "step": trainer.step,
         "transferred_episodes": trainer.transferred_episodes,
+        "episode_log": trainer.episode_log,
         "translator_ready": trainer.translator_ready.tolist(),
         "histories": [h.to_json() for h in trainer.histories],
         "rngs": [rng.bit_generator.state for rng in trainer.rngs],
@@ -96,6 +98,7 @@ def load_meta_state(folder: Path, trainer: MetaTrainer) -> None:
     streams = trainer.streams
     streams.obs, streams.segment, streams.episode = loop["obs"], loop["segment"], loop["episode"]
     streams.received, streams.dense, trainer.sources = loop["received"], loop["dense"], loop["sources"]
+    trainer.kinds = loop["kinds"]
     set_env_states([env for row in trainer.envs for env in row], meta["envs"], loop)
     starts = np.r_[0, np.cumsum(loop["log_lengths"])]
     for n, (k, i) in enumerate(np.ndindex(trainer.n_seeds, trainer.n_tasks)):
@@ -108,5 +111,6 @@ def load_meta_state(folder: Path, trainer: MetaTrainer) -> None:
     for rng, saved in zip(trainer.rngs, meta["rngs"], strict=True):
         rng.bit_generator.state = saved
     trainer.step, trainer.transferred_episodes = meta["step"], meta["transferred_episodes"]
+    trainer.episode_log = [tuple(row) for row in meta["episode_log"]]
     trainer.translator_ready = np.array(meta["translator_ready"], bool)
     trainer.episode_start = loop["episode_start"]

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from pipeline.schema import bounded
+
+
+class SILSource(Enum):
+    """Which finished episodes the self-imitation buffer keeps."""
+
+    all = "all"  # every episode: SIL as a component of MCAT, so MCAT w/o PT keeps it (paper 5.2, Table 3)
+    transferred = "transferred"  # only episodes a transferred policy acted in (the authors' development code)
 
 
 @dataclass
@@ -25,3 +33,6 @@ class SILConfig:
     # off. A choice: 0.125 x 256 = 32 replayed transitions per env step, still 12.8x the authors' rate (10
     # updates of 512 per 2048-step PPO batch), at which MCAT costs <= 1.3x plain TD3 per env step (`make bench`)
     updates_per_step: float = bounded(0.125, ge=0)
+    # the episodes SIL learns from: all (default: "imitates the agent's own successful past experiences",
+    # paper 5.2) or only transferred ones (the authors' code, where SIL is off by default)
+    source: SILSource = SILSource.all

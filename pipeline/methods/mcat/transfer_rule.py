@@ -5,14 +5,16 @@ keep the returns of recent episodes, by the policy that acted (the learned polic
 policy transferred from source task j; j = the task itself is "self-transfer"). Sources are
 the tasks whose learned policy does clearly better than the target's own:
 mean(j) > mean(i) + margin * |mean(i)|. On task i: try each untried source once (best first),
-then self-transfer once, then act with the best transferred policy if its recent mean beats
-the learned policy's, else with the learned policy. Returns older than `max_age` env steps
+then self-transfer once (these trials act without exploration noise unless `trial_noise`), then act
+with the best transferred policy if its recent mean beats the learned policy's by `follow_margin`,
+else with the learned policy. Returns older than `max_age` env steps
 are forgotten, so a source that stopped being better stops being used.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,21 +57,35 @@ class RecentReturns:
         return self.mean(task, source, step) is not None
 
 
-def choose_policy(history: RecentReturns, target: int, step: int) -> int | None:
-    """The source whose policy acts on `target`'s next episode (through H), or None for the learned policy."""
+class Choice(NamedTuple):
+    """Who acts on a task's next episode: the learned policy, or task `source`'s policy through H."""
+
+    source: int | None  # LEARNED (None), or the source task j (j = the target itself: self-transfer)
+    kind: str  # "learned"; "trial": a candidate's first recent episode on the target; "follow": the best tried one
+
+
+def choose_policy(history: RecentReturns, target: int, step: int) -> Choice:
+    """The policy that acts on `target`'s next episode (paper 3.4; the rule of the authors' code).
+
+    Candidate sources: tasks whose learned policy's recent mean beats the target's by `margin` x |target's|.
+    Each candidate is tried once (best first), then self-transfer once; then the best transferred policy
+    is followed if its recent mean beats the learned policy's by `follow_margin` x |learned's| (the paper:
+    any amount, 0; the authors' code: their margin, 0.5)."""
     own = history.mean(target, LEARNED, step)
     if own is None:
-        return LEARNED
-    margin = history.config.margin
+        return Choice(LEARNED, "learned")
+    config = history.config
     means = {j: history.mean(j, LEARNED, step) for j in range(history.n_tasks) if j != target}
     sources = sorted(
-        (j for j, m in means.items() if m is not None and m > own + margin * abs(own)), key=lambda j: -means[j]
+        (j for j, m in means.items() if m is not None and m > own + config.margin * abs(own)), key=lambda j: -means[j]
     )
     if not sources:
-        return LEARNED
+        return Choice(LEARNED, "learned")
     for j in [*sources, target]:  # each candidate once, best first, then self-transfer once
         if not history.tried(target, j, step):
-            return j
+            return Choice(j, "trial")
     transferred = {j: history.mean(target, j, step) for j in [*sources, target]}  # all recent: all tried
     best = max(transferred, key=lambda j: transferred[j])
-    return best if transferred[best] > own else LEARNED
+    if transferred[best] > own + config.follow_margin * abs(own):
+        return Choice(best, "follow")
+    return Choice(LEARNED, "learned")
