@@ -48,7 +48,7 @@ def ensure_free_space(path: str | Path, needed: int, what: str) -> None:
 
 
 @contextmanager
-def _disk_full_named(path: Path) -> Iterator[None]:
+def disk_full_named(path: Path) -> Iterator[None]:
     """Turn an out-of-space error while writing `path` into a DiskFullError that names it."""
     try:
         yield
@@ -76,7 +76,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        with _disk_full_named(path):
+        with disk_full_named(path):
             yield tmp_path
             with open(tmp_path, "rb+") as f:
                 os.fsync(f.fileno())
@@ -106,7 +106,7 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     tmp.mkdir()
     try:
-        with _disk_full_named(path):
+        with disk_full_named(path):
             yield tmp
             for file in tmp.rglob("*"):
                 _fsync(file)

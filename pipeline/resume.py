@@ -36,6 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pipeline.atomic import disk_full_named, ensure_free_space
+
 LAYOUT_VERSION = 2  # 1: one folder of files with loop.json (before generations)
 MANIFEST = "manifest.json"
 LOCK = "lock"
@@ -282,10 +284,15 @@ class ResumeFolder:
         self._require_open()
         numbers = [int(m.group(1)) for p in self.folder.iterdir() if (m := _GENERATION.fullmatch(p.name))]
         name = f"gen-{max(numbers, default=0) + 1:06d}"
+        if numbers:  # the last state's size: the new one needs about as much, beside the generations kept
+            last = self.folder / f"gen-{max(numbers):06d}"
+            size = sum(p.stat().st_size for p in last.rglob("*") if p.is_file()) if last.is_dir() else 0
+            ensure_free_space(self.folder, size, f"{self.name}: its resume state")
         tmp = self.folder / f".{name}.{secrets.token_hex(4)}.tmp"
         tmp.mkdir()
         try:
-            write(tmp)
+            with disk_full_named(self.folder / name):
+                write(tmp)
             files = sorted(p for p in tmp.rglob("*") if p.is_file())
             body = {
                 "layout": LAYOUT_VERSION,

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from pipeline import memory
 from pipeline.allocator import keep_freed_memory
+from pipeline.atomic import ensure_free_space
 from pipeline.data.collect import collect_transitions
 from pipeline.data.dataset import DatasetInfo, write_dataset
-from stages.common import argument_parser, load_params_or_exit
+from stages.common import argument_parser, check_memory_or_exit, load_params_or_exit, run
 from stages.transfer_common import dataset_path, policies_path, task_envs, task_policies, transfer_spec_or_exit
 
 
@@ -31,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint = policies_path(root, args.setting)
     agent = task_policies(params, args.setting, envs[0], checkpoint)
     steps = params.budget.collect_steps
+    obs_dim, action_dim = envs[0].observation_space.shape[0], envs[0].action_space.shape[0]
+    check_memory_or_exit(memory.collect(obs_dim, action_dim, steps, len(tasks)))
     print(f"collect {args.setting}: {steps} steps on each of tasks {tasks}, noise {params.collect.action_noise}")
     transitions = collect_transitions(
         envs,
@@ -59,9 +63,11 @@ def main(argv: list[str] | None = None) -> None:
             "profile": params.profile.value,
         },
     )
+    size = memory.dataset_bytes(obs_dim, action_dim, steps * len(tasks))
+    ensure_free_space(dataset_path(root, args.setting), size, f"collect {args.setting}: the dataset")
     write_dataset(dataset_path(root, args.setting), transitions, info)
     print(f"collect {args.setting}: {info.num_transitions} transitions, {info.num_episodes} episodes")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -9,13 +9,14 @@ import hashlib
 import importlib.metadata
 import io
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from pipeline.atomic import write_text
+from pipeline.atomic import DiskFullError, write_text
 from pipeline.config import MetaTrainRuns, Params, ParamsError, load_params
+from pipeline.memory import Estimate, NotEnoughMemory, check_fits
 from pipeline.resume import ResumeFolder, ResumeLocked
 
 
@@ -24,6 +25,25 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--root", default=".", help="folder under which data/ and reports/ are written")
     return parser
+
+
+def run(main: Callable[[], None]) -> None:
+    """A stage's entry point: a full disk or too little memory ends it with one line (exit 4), no traceback;
+    what it had written stays (atomic writes, resume states)."""
+    try:
+        main()
+    except (DiskFullError, NotEnoughMemory) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(4) from None
+
+
+def check_memory_or_exit(estimate: Estimate) -> None:
+    """Refuse to start a stage whose estimated peak memory exceeds the machine's available memory."""
+    try:
+        check_fits(estimate)
+    except NotEnoughMemory as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(4) from None
 
 
 def load_params_or_exit(path: str) -> Params:

@@ -23,7 +23,7 @@ from pipeline.atomic import write_json
 from pipeline.evaluation import ReturnStats, evaluate_policies, paired_improvement_pct, summarize
 from pipeline.transfer.checkpoint import build_models, load_models
 from pipeline.transfer.policy import Route, routed_policy
-from stages.common import argument_parser, load_params_or_exit, write_csv
+from stages.common import argument_parser, load_params_or_exit, run, write_csv
 from stages.transfer_common import policies_path, task_envs, task_policies, transfer_spec_or_exit, translators_path
 
 RETURNS_HEADER = ("experiment", "seed", "source_task", "target_task", "policy", "mean_return")
@@ -160,4 +160,4 @@ def diagnostics(stats: list[ReturnStats]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -43,10 +43,12 @@ from pipeline.methods.registry import MethodSpec, get_method, method_names
 from pipeline.resume import ResumeFolder
 from stages.common import (
     argument_parser,
+    check_memory_or_exit,
     check_setting_or_exit,
     load_params_or_exit,
     open_resume_or_exit,
     resume_folder,
+    run,
     run_fingerprint,
     write_csv,
 )
@@ -100,6 +102,11 @@ def main(argv: list[str] | None = None) -> None:
         )
         for g in groups
     ]
+    estimate_memory = getattr(trainer, "estimate_memory", None)  # optional part of a method's trainer
+    if estimate_memory is not None:
+        probe = make_env(args.setting, tasks.train[0], definition=params.task_definition.value)
+        dims = probe.observation_space.shape[0], probe.action_space.shape[0]
+        check_memory_or_exit(estimate_memory(params, spec, *dims, n_train, max(len(g) for g in groups), iterations))
     how = "batched" if len(groups) == 1 else "one group at a time"
     print(f"meta_train {args.setting} {args.method}: {k} seed(s) {how}, {iterations * n_train} env steps each, "
           f"delay {params.delay}")  # fmt: skip
@@ -305,4 +312,4 @@ def train_seeds(
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -11,7 +11,7 @@ from pathlib import Path
 from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import write_json
 from pipeline.training import EvalPoint
-from stages.common import argument_parser, check_setting_or_exit, load_params_or_exit, write_csv
+from stages.common import argument_parser, check_setting_or_exit, load_params_or_exit, run, write_csv
 from stages.pretraining import pretrain
 
 CURVE_HEADER = ("env_steps", "mean_return", "stderr")
@@ -72,4 +72,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -12,7 +12,7 @@ from pathlib import Path
 from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import write_json
 from pipeline.training import EvalPoint
-from stages.common import argument_parser, load_params_or_exit, write_csv
+from stages.common import argument_parser, load_params_or_exit, run, write_csv
 from stages.pretraining import pretrain
 from stages.transfer_common import policies_meta, policies_path, transfer_spec_or_exit
 
@@ -71,4 +71,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -11,9 +11,10 @@ from typing import Any
 from pipeline.agents.td3 import TD3
 from pipeline.config import Params
 from pipeline.envs import make_env
+from pipeline.memory import td3_training
 from pipeline.resume import ResumeFolder
 from pipeline.training import EvalPoint, NonFiniteError, train_td3
-from stages.common import open_resume_or_exit, resume_folder, run_fingerprint
+from stages.common import check_memory_or_exit, open_resume_or_exit, resume_folder, run_fingerprint
 
 
 def pretrain(
@@ -41,6 +42,7 @@ def pretrain(
     )
     space = envs[0].action_space
     obs_dim, action_dim = envs[0].observation_space.shape[0], space.shape[0]
+    check_memory_or_exit(td3_training(f"{stage} {setting}", obs_dim, action_dim, steps, len(tasks)))
     agent = TD3(obs_dim, action_dim, space.low, space.high, params.td3, seed=params.seed, n_seeds=len(tasks))
     resume = ResumeFolder(
         resume_folder(root, stage, setting),

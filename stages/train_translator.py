@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline import memory
 from pipeline.allocator import keep_freed_memory
 from pipeline.atomic import atomic_folder
 from pipeline.data.dataset import DatasetError, read_dataset
@@ -48,9 +49,11 @@ from pipeline.transfer.policy import Route, Translate, routed_policy
 from pipeline.transfer.windows import Windows, split_heldout, task_data
 from stages.common import (
     argument_parser,
+    check_memory_or_exit,
     load_params_or_exit,
     open_resume_or_exit,
     resume_folder,
+    run,
     run_fingerprint,
     write_csv,
 )
@@ -79,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params_or_exit(args.params)
     spec = transfer_spec_or_exit(params, args.setting)
     root = Path(args.root)
+    probe = task_envs(params, args.setting, spec.tasks[:1])[0]
+    dims = probe.observation_space.shape[0], probe.action_space.shape[0]
+    check_memory_or_exit(memory.train_translator(*dims, params.budget.collect_steps, len(spec.tasks)))
     try:
         transitions, info = read_dataset(dataset_path(root, args.setting), setting=args.setting)
     except DatasetError as err:
@@ -262,4 +268,4 @@ def fresh_state(fingerprint: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

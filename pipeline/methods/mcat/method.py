@@ -13,8 +13,10 @@ import torch
 from pipeline.agents.td3 import TD3, stack_seeds
 from pipeline.atomic import write_bytes
 from pipeline.config import Params
+from pipeline.memory import BOOL, FLOAT, INT64, Estimate, transition_bytes
 from pipeline.methods.mcat.loop import MetaTrainer, Switches, build_seed_models
 from pipeline.methods.protocol import Run
+from pipeline.methods.registry import MethodSpec
 from pipeline.seeding import stream_seed
 
 
@@ -53,6 +55,26 @@ def build(run: Run) -> MetaTrainer:
     )
     trainer.start_steps = budget.meta_start_steps // n_train
     return trainer
+
+
+def estimate_memory(
+    params: Params, spec: MethodSpec, obs_dim: int, action_dim: int, tasks: int, seeds: int, steps: int
+) -> Estimate:
+    """Peak memory of a run of `seeds` seeds trained together on `tasks` tasks for `steps` loop steps: the
+    per-task replay (at most `steps` rows per task are ever written, the capacity is capped there) with its
+    context cache, and the SIL buffer (segments, not z) with its own cache."""
+    rows = seeds * tasks * min(params.meta.replay_capacity, steps)
+    z_dim, history = params.context.z_dim, params.context.history
+    parts = {
+        "task replay": rows * (transition_bytes(obs_dim, action_dim) + INT64),
+        "replay z cache": rows * (z_dim * FLOAT + BOOL),
+    }
+    if spec.options.get("sil"):
+        sil_rows = seeds * params.sil.capacity
+        parts["SIL buffer"] = sil_rows * (obs_dim + action_dim + history * (obs_dim + action_dim) + 2) * FLOAT
+        parts["SIL z cache"] = sil_rows * (z_dim * FLOAT + BOOL)
+    keys = ("meta.replay_capacity", "sil.capacity", "meta.batch_seeds: false (one seed at a time)")
+    return Estimate("meta_train", parts, keys)
 
 
 def finish(learners: Sequence[MetaTrainer], folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
