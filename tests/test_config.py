@@ -103,7 +103,7 @@ _DELETE = object()
         ("translator.lr", [7.0], ["translator.lr[0] = 7.0", "< 1"]),
         ("budgets.smoke.max_episode_steps", 15, ["budgets.smoke.max_episode_steps = 15", "future_steps = 20"]),
         ("budgets.default.collect_steps", 5, ["budgets.default.collect_steps = 5"]),
-        ("budgets.default.meta_start_steps", 15000, ["budgets.default.meta_start_steps", "below meta_steps"]),
+        ("budgets.quick.meta_start_steps", 15000, ["budgets.quick.meta_start_steps", "below meta_steps"]),
         ("budgets.paper.pretrain_start_steps", 10**6, ["budgets.paper.pretrain_start_steps", "below pretrain_steps"]),
         # missing keys
         ("seed", _DELETE, ["seed", "missing"]),
