@@ -26,6 +26,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
     return json.loads((out / "benchmarks.json").read_text()), (out / "benchmarks.md").read_text()
 
 
+@pytest.mark.slow
 def test_quick_bench_writes_reports(quick_run: tuple[dict[str, Any], str]) -> None:
     results, markdown = quick_run
     assert set(bench.SECTIONS) <= set(results)

@@ -25,6 +25,7 @@ def dvc(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_dvc_repro_smoke(tmp_path: Path, smoke_params: Path) -> None:
     work = tmp_path / "repo"
     work.mkdir()
@@ -176,6 +177,7 @@ def test_a_methods_runs_depend_on_its_code_through_its_record_both_ways(name: st
     assert code_files(spec)  # every entry exists
 
 
+@pytest.mark.slow
 def test_the_plot_stages_declare_the_figures_params_ask_for(tmp_path: Path) -> None:
     """Other meta_train methods and settings (`dvc exp run -S ...`) change the declared figures with them."""
     from dvc.repo import Repo

@@ -44,6 +44,7 @@ def numeric_close(a: list[list[str]], b: list[list[str]]) -> None:
                 assert u == v
 
 
+@pytest.mark.slow
 def test_seeds_one_at_a_time_match_the_batched_run(smoke_params: Path, tmp_path: Path) -> None:
     batched, single = tmp_path / "batched", tmp_path / "single"
     run_stage(smoke_params, batched, batch_seeds=True)

@@ -17,6 +17,7 @@ def run(params: Path, root: Path, setting: str = SETTING) -> None:
     pretrain_source.main([setting, "--params", str(params), "--root", str(root), "--no-progress"])
 
 
+@pytest.mark.slow
 def test_outputs_and_same_seed_gives_identical_curve_and_checkpoint(smoke_params: Path, tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     run(smoke_params, first)

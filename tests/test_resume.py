@@ -200,6 +200,7 @@ STAGE_RUNS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", sorted(STAGE_RUNS))
 def test_sigkilled_stage_resumes_to_the_uninterrupted_result(run: str, smoke_params: Path, tmp_path: Path) -> None:
     stage, args, changes, resume, outputs = STAGE_RUNS[run]

@@ -39,6 +39,7 @@ def smoke_branch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return params, root
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_dataset_and_translator_checkpoint(
     smoke_branch: tuple[Path, Path], tmp_path: Path
 ) -> None:
