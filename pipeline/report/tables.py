@@ -48,6 +48,12 @@ def _reward_parts(table: Mapping[str, Any]) -> str:
     return "; ".join(cells)
 
 
+def _own_task_returns(metrics: Mapping[str, Any]) -> str:
+    fig5 = metrics["fig5"]
+    own = [row[i] for i, row in enumerate(fig5["source_policy_return"])]
+    return ", ".join(f"task {task}: {value:.0f}" for task, value in zip(fig5["tasks"], own, strict=True))
+
+
 def table1_markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
     """Table 1 from `evaluate_transfer` summaries (setting -> metrics JSON), the paper's values beside ours."""
     lines = [
@@ -87,6 +93,8 @@ def table1_markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
             budget_line(metrics),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Each setting's good policies on their own tasks (Fig. 5's diagonal; mean over seeds and episodes):"]
+    lines += [f"- {TABLE1[s].label if s in TABLE1 else s}: {_own_task_returns(m)}" for s, m in results.items()]
     lines += [
         "",
         "Paper ratio ours / source: HalfCheetah 2937.2 / 2355.0 = 1.25; Ant 208.1 / 55.8 = 3.73.",
