@@ -43,6 +43,7 @@ from stages.common import argument_parser, load_params_or_exit
 OTHER_DELAYS = "reports/meta"  # delay-<delay>/<setting>/<method>/metrics.json of the meta_delay stages
 PARTS = ("all", "tables", "fig5", "fig3", "embeddings")
 TRANSFER_CSVS = ("losses.csv", "epoch_returns.csv")  # train_translator's, under reports/transfer/<setting>/
+EPISODE_LOGS = ("episodes", "transfers")  # meta_train's <name>.csv, under reports/meta/<setting>/<method>/
 
 
 def require(path: Path, stage: str) -> Path:
@@ -79,13 +80,23 @@ def figure_name(kind: str, setting: str, method: str | None = None) -> str:
     return f"figures/{kind}_{setting}{'' if method is None else '_' + method}.png"
 
 
-def figure_names(params: Params) -> list[str]:
-    """Every figure `all` writes, under reports/, in the order reports/README.md shows them."""
+def figure_names(params: Params, root: Path | None = None) -> list[str]:
+    """Every figure `all` writes, under reports/, in the order reports/README.md shows them; with `root`, less
+    the per-task figures of meta runs without episode logs (`missing_episode_logs`)."""
     names = [figure_name(kind, setting) for setting in params.transfer for kind in ("fig5", "transfer_fits")]
     for setting in params.meta_train.settings:
         names += [figure_name("embeddings", setting, method) for method in params.meta_train.methods]
-        names += [figure_name(kind, setting) for kind in ("fig3", "train_tasks", "transfers")]
+        names.append(figure_name("fig3", setting))
+        if root is None or missing_episode_logs(params, root, setting) == []:
+            names += [figure_name(kind, setting) for kind in ("train_tasks", "transfers")]
     return names
+
+
+def missing_episode_logs(params: Params, root: Path, setting: str) -> list[Path]:
+    """The episode logs (episodes.csv, transfers.csv) missing from `setting`'s meta runs: runs summarised by
+    meta_train before it wrote them have none, and their per-task figures are left out rather than failing."""
+    runs = [meta_run(root, setting, method) for method in params.meta_train.methods]
+    return [run / f"{name}.csv" for run in runs for name in EPISODE_LOGS if not (run / f"{name}.csv").exists()]
 
 
 def write_fig5(root: Path, setting: str) -> None:
@@ -120,11 +131,13 @@ def write_fig3(params: Params, root: Path, setting: str) -> None:
     budget = budget_label(json.loads(require(first, meta_stage(setting, methods[0])).read_text()))
     title = f"{setting}: test return (Fig. 3)"
     fig3_curves(root / "reports" / figure_name("fig3", setting), curves, title, budget)
-    logs = {
-        name: {label(m): read_csv(require(meta_run(root, setting, m) / f"{name}.csv", meta_stage(setting, m)))
-               for m in methods}
-        for name in ("episodes", "transfers")
-    }  # fmt: skip
+    missing = missing_episode_logs(params, root, setting)
+    if missing:
+        print(f"plot: {setting}: no per-task training or transfer figures: {missing[0]} missing (written by "
+              f"meta_train since the episode logs were added; rerun {meta_stage(setting, methods[0])})")
+        return
+    logs = {name: {label(m): read_csv(meta_run(root, setting, m) / f"{name}.csv") for m in methods}
+            for name in EPISODE_LOGS}  # fmt: skip
     tasks = [task_label(setting, t) for t in params.tasks[setting].train]
     train_task_curves(root / "reports" / figure_name("train_tasks", setting), logs["episodes"], tasks,
                       f"{setting}: training return per task", budget)  # fmt: skip
@@ -152,7 +165,7 @@ def write_tables(params: Params, root: Path) -> None:
     for name, text in (("table2.md", table2_markdown(meta)), ("table3.md", table3_markdown(meta)),
                        ("table4.md", table4_markdown(by_delay, staged))):  # fmt: skip
         write_text(tables / name, text)
-    shown = ["tables/table1.md", *figure_names(params), *(f"tables/table{n}.md" for n in (2, 3, 4))]
+    shown = ["tables/table1.md", *figure_names(params, root), *(f"tables/table{n}.md" for n in (2, 3, 4))]
     write_text(root / "reports" / "README.md", reports_readme(shown, root))
 
 
