@@ -133,8 +133,10 @@ def write_fig3(params: Params, root: Path, setting: str) -> None:
     fig3_curves(root / "reports" / figure_name("fig3", setting), curves, title, budget)
     missing = missing_episode_logs(params, root, setting)
     if missing:
-        print(f"plot: {setting}: no per-task training or transfer figures: {missing[0]} missing (written by "
-              f"meta_train since the episode logs were added; rerun {meta_stage(setting, methods[0])})")
+        print(
+            f"plot: {setting}: no per-task training or transfer figures: {missing[0]} missing (written by "
+            f"meta_train since the episode logs were added; rerun {meta_stage(setting, methods[0])})"
+        )
         return
     logs = {name: {label(m): read_csv(meta_run(root, setting, m) / f"{name}.csv") for m in methods}
             for name in EPISODE_LOGS}  # fmt: skip
