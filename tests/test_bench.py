@@ -36,6 +36,7 @@ def test_quick_bench_writes_reports(quick_run: tuple[dict[str, Any], str]) -> No
         assert rates["raw_gymnasium_steps_per_s"] > 0 and rates["make_env_steps_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_the_machine_section_says_which_kernels_and_extensions_the_rates_come_from(
     quick_run: tuple[dict[str, Any], str],
 ) -> None:
@@ -51,6 +52,7 @@ def test_cpu_isa_reads_the_family_and_model_numbers() -> None:
     assert bench.cpu_isa({})["cpu_family"] is None
 
 
+@pytest.mark.slow
 def test_the_json_keeps_every_rounds_rates_and_they_give_the_sections_numbers(
     quick_run: tuple[dict[str, Any], str],
 ) -> None:
@@ -79,6 +81,7 @@ def test_rounds_shuffle_their_order_reproducibly() -> None:
     assert [tuple(order[6 * r : 6 * r + 6]) for r in range(10)] == rounds  # seeded
 
 
+@pytest.mark.slow
 def test_quick_bench_measures_our_td3(quick_run: tuple[dict[str, Any], str]) -> None:
     results, _ = quick_run
     floor = results["arithmetic_floor"]
@@ -115,6 +118,7 @@ def test_device_rates_run_on_the_cpu() -> None:
         assert row["updates_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_quick_bench_compares_with_sb3(quick_run: tuple[dict[str, Any], str]) -> None:
     pytest.importorskip("stable_baselines3")
     results, _ = quick_run
