@@ -271,3 +271,22 @@ def test_fig5_shows_near_zero_source_cells_as_return_differences() -> None:
     assert near_zero.sum() == 1 and near_zero[0, 2]
     transferred = np.array(fig5["transferred_return"])
     assert difference[0, 2] == pytest.approx(transferred[0, 2] - 20.0)
+
+
+def test_table1_says_per_row_how_far_ours_is_from_the_papers_effect() -> None:
+    summary = metrics()  # Fig. 5 off the diagonal: -12.7, -5.4, 1.9, 16.5, 23.8, 31.1 (4 of 6 improved)
+    summary["table1"]["ours_minus_source"] = {"mean": 161.2, "stderr": 33.8}
+    summary["table1"]["ours_over_source"] = 1.07
+    summary["table1"]["source_policy"]["mean"] = 2205.0
+    line = next(
+        x
+        for x in table1_markdown({"halfcheetah-armature": summary}).splitlines()
+        if x.startswith("- HalfCheetah: ours")
+    )
+    assert "ours - source 161.2 ± 33.8, 4.8 standard errors above the source" in line
+    assert "ours / source 1.07 against the paper's 1.25" in line
+    assert "Fig. 5: 4 of 6 off-diagonal pairs improved (67%; paper: most)" in line
+
+    summary["table1"]["ours_minus_source"] = {"mean": -345.4, "stderr": 20.0}
+    worse = table1_markdown({"halfcheetah-armature": summary})
+    assert "ours - source -345.4 ± 20.0, not above the source" in worse
