@@ -46,8 +46,10 @@ import torch
 import torch._dynamo
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.sb3_reference import sb3_td3
+from benchmarks.sb3_reference import sb3_sac, sb3_td3
 from pipeline.agents.fast.cuda_graphs import WARMUP_UPDATES
+from pipeline.agents.sac import SAC
+from pipeline.agents.sac_config import SACConfig
 from pipeline.agents.td3 import TD3
 from pipeline.agents.td3_config import TD3Config
 from pipeline.allocator import keep_freed_memory
@@ -105,6 +107,8 @@ SB3_MISSING = f"stable-baselines3 not installed: pip install -e '.[bench]' (stab
 SB3_RATIO_TARGETS = {1: 1.4, 3: 2.0, 5: 2.5}  # fp32, by seeds batched
 BF16_RATIO_TARGET = 3.0  # bf16, seeds batched (K = 5), 2 threads; applies only if bf16 holds learning
 FLOOR_FRACTION_TARGETS = {5: 0.6}  # fp32 per-seed updates/s over the arithmetic floor, by seeds batched
+SAC_SEED_COUNTS = (1, 3)  # seeds batched into one SAC model
+SAC_RATIO_TARGETS = {1: 1.0, 3: 1.5}  # per-seed updates/s over SB3 SAC's, by seeds batched (issue: Baselines I)
 # Meta-training's step cost: MCAT on these armature tasks (params.yaml's train set) against plain TD3.
 META_TASKS = (0.1, 0.2, 0.3, 0.4, 0.5)
 META_RETRAIN_EVERY, META_RETRAIN_UPDATES = 5000, 200  # the default budget's refit schedule
@@ -503,6 +507,39 @@ def graph_check(budget: Budget, device: str, seeds: int = 5) -> dict[str, Any]:
     return {"seeds": seeds, "steps": GRAPH_CHECK_STEPS, "max_abs_weight_diff": diff}
 
 
+def sac_vs_sb3(budget: Budget) -> dict[str, Any]:
+    """Updates/s of our SAC (`pipeline.agents.sac`, SACConfig's defaults: 2 x 256 nets, batch 256, learned
+    temperature) against Stable-Baselines3's SAC with the same settings, at HalfCheetah dims, from a prefilled
+    replay of random transitions, per torch thread count, in interleaved rounds as the TD3 sections.
+    `vs_sb3` is per-seed updates/s (K x updates/s of a K-seed model) over SB3's single-seed updates/s, paired
+    within rounds, held to SAC_RATIO_TARGETS (at least as fast with one seed, 1.5x per seed with 3)."""
+    config = SACConfig()
+    contenders: dict[Contender, Callable[[], float]] = {}
+    if sb3_version():
+        sb3 = Sb3SacContender(config, budget.td3_buffer)
+        contenders |= {Contender("sb3", 1, t): sb3.step for t in TD3_THREADS}
+    for k in SAC_SEED_COUNTS:
+        ours = SacContender(config, k, budget.td3_buffer)
+        contenders |= {Contender("fp32", k, t): ours.step for t in TD3_THREADS}
+    runs = {c: partial(rate, step, c.threads, budget) for c, step in contenders.items()}
+    samples = interleaved(runs, budget.td3_repeats)
+    out: dict[str, Any] = {"hidden": config.hidden, "batch_size": config.batch_size,
+                           "stable_baselines3": sb3_version() or SB3_MISSING}  # fmt: skip
+    for threads in TD3_THREADS:
+        sb3_samples = samples.get(Contender("sb3", 1, threads))
+        row: dict[str, Any] = {} if sb3_samples is None else {"sb3_updates_per_s": statistics.median(sb3_samples)}
+        for k in SAC_SEED_COUNTS:
+            per_seed = [k * x for x in samples[Contender("fp32", k, threads)]]
+            row[f"ours_k{k}_per_seed_updates_per_s"] = statistics.median(per_seed)
+            if sb3_samples is not None:
+                ratio = paired_ratio(per_seed, sb3_samples)
+                row |= {f"vs_sb3_k{k}": ratio, f"target_k{k}": SAC_RATIO_TARGETS[k],
+                        f"meets_target_k{k}": ratio >= SAC_RATIO_TARGETS[k]}  # fmt: skip
+        out[f"threads_{threads}"] = row
+        log(f"sac: {threads} thread(s): {row}")
+    return out
+
+
 def meta_step_cost(budget: Budget) -> dict[str, Any]:
     """Cost per env step of MCAT (a loop step: T tasks' env steps, T context-TD3 updates, SIL updates at
     SILConfig's default rate, cached contexts) against plain TD3 (one env step, one update), one thread, same
@@ -662,6 +699,7 @@ SECTIONS: dict[str, Callable[[Budget], Any]] = {
     "seed_batched": seed_batched,
     "precision": precision,
     "arithmetic_floor": arithmetic_floor,
+    "sac_vs_sb3": sac_vs_sb3,
     "gpu": gpu_update_rates,
     "meta_step_cost": meta_step_cost,
     "allocator": allocator,
@@ -814,6 +852,41 @@ class Sb3Contender:
     def step(self) -> int:
         self.model.train(gradient_steps=self.config.policy_freq, batch_size=self.config.batch_size)
         return self.config.policy_freq
+
+
+class SacContender:
+    """Our SAC with `seeds` batched seeds and a replay buffer of random transitions."""
+
+    def __init__(self, config: SACConfig, seeds: int, buffer_size: int):
+        obs, act = HALFCHEETAH_OBS_DIM, HALFCHEETAH_ACTION_DIM
+        bound = np.ones(act, dtype=np.float32)
+        self.config = config
+        self.agent = SAC(obs, act, -bound, bound, config, seed=0, n_seeds=seeds)
+        self.buffer = ReplayBuffer(obs, act, buffer_size, n_seeds=seeds)
+        for transition in random_transitions(buffer_size, seeds):
+            self.buffer.add(*transition)
+
+    def step(self) -> int:
+        self.agent.train(self.buffer.sample(self.config.batch_size))
+        return 1
+
+
+class Sb3SacContender:
+    """Stable-Baselines3's SAC with our nets and hyperparameters and the same random transitions."""
+
+    def __init__(self, config: SACConfig, buffer_size: int):
+        from stable_baselines3.common.logger import Logger
+
+        env = make_raw_env(TD3_SETTING)  # only its spaces are used: HalfCheetah's dims
+        self.config = config
+        self.model = sb3_sac(config, env, buffer_size=buffer_size, seed=0)
+        self.model.set_logger(Logger(folder=None, output_formats=[]))  # no outputs, no folder (see Sb3Contender)
+        for obs, action, reward, next_obs, terminated in random_transitions(buffer_size, 1):
+            self.model.replay_buffer.add(obs, next_obs, action, reward, terminated, [{}])
+
+    def step(self) -> int:
+        self.model.train(gradient_steps=1, batch_size=self.config.batch_size)
+        return 1
 
 
 def matmul_step(n: int = MATMUL_N, repeats: int = 8) -> Callable[[], float]:
