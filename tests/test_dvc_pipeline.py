@@ -34,6 +34,7 @@ def test_dvc_repro_smoke(tmp_path: Path, smoke_params: Path) -> None:
     shutil.copy(ROOT / "dvc.yaml", work)
     raw = OmegaConf.load(smoke_params)
     raw.meta_train.other_delays = [200]  # Table 4's sweep: meta_delay@200-<setting>-<method>
+    raw.meta_train.methods = [*raw.meta_train.methods, "pearl"]  # as `-S 'meta_train.methods=[...]'` adds a baseline
     OmegaConf.save(raw, work / "params.yaml")
     assert dvc(["init", "--no-scm", "-q"], work).returncode == 0
 
@@ -247,5 +248,6 @@ def test_one_methods_params_or_code_reruns_its_stages_only(tmp_path: Path, smoke
     assert out_of_date("pipeline/methods/toy/__init__.py", '"""A toy', '"""A tiny toy') == {"toy"}
     assert out_of_date("pipeline/methods/mcat/loop.py", '"""MCAT', '"""MCAT,') == {"mcat"}
     assert out_of_date("pipeline/agents/td3.py", '"""', '""" ') == {"mcat"}  # TD3: MCAT's code, not the toy's
+    assert out_of_date("pipeline/agents/sac.py", '"""', '""" ') == set()  # PEARL's SAC: neither's code
     assert out_of_date("pipeline/methods/protocol.py", '"""', '""" ') == {"mcat", "toy"}  # the stage's own code
     assert dvc(["status", *stages], work).stdout.strip().endswith("up to date.")

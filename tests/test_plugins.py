@@ -28,8 +28,9 @@ def test_the_registry_lists_mcat_and_its_ablations_with_their_labels() -> None:
     assert method_names()[:3] == ("mcat", "mcat_no_pt", "mcat_no_sil")
     assert [label(m) for m in method_names()[:3]] == ["MCAT", "MCAT w/o PT", "MCAT w/o SIL"]
     assert get_method("mcat_no_pt").options == {"transfer": False, "sil": True}
-    with pytest.raises(ValueError, match="unknown method 'pearl'; registered: mcat, mcat_no_pt, mcat_no_sil"):
-        get_method("pearl")
+    assert label("pearl") == "PEARL"  # Table 2's baseline (its row: "PEARL (ours)"), its own family
+    with pytest.raises(ValueError, match="unknown method 'maml'; registered: mcat, mcat_no_pt, mcat_no_sil, pearl"):
+        get_method("maml")
 
 
 def test_a_registered_method_brings_its_params_block_validated_by_its_schema() -> None:

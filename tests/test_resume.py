@@ -164,9 +164,14 @@ def _kill_after_first_checkpoint(process: subprocess.Popen, resume: Path) -> Non
     process.wait()
 
 
-META_OUTPUTS = [f"data/meta/hopper-size/mcat/{f}" for f in ("agent.pt", "models.pt")] + [
-    f"reports/meta/hopper-size/mcat/{f}" for f in ("curve.csv", "embeddings.csv", "episodes.csv", "transfers.csv")
-]
+def meta_outputs(method: str, checkpoints: tuple[str, ...]) -> list[str]:
+    reports = ("curve.csv", "embeddings.csv", "episodes.csv", "transfers.csv")
+    return [f"data/meta/{SETTING}/{method}/{f}" for f in checkpoints] + [
+        f"reports/meta/{SETTING}/{method}/{f}" for f in reports
+    ]
+
+
+META_OUTPUTS = meta_outputs("mcat", ("agent.pt", "models.pt"))
 META_BUDGET = {"budgets.smoke.meta_eval_every": 1000, "budgets.smoke.meta_retrain_every": 500}
 # test id -> (stage, module args, params changes, resume folder to kill in, outputs compared byte for byte)
 STAGE_RUNS = {
@@ -183,6 +188,13 @@ STAGE_RUNS = {
         {**META_BUDGET, "budgets.smoke.meta_steps": 2500, "budgets.smoke.checkpoint_every": 500},
         ".resume/meta_train/hopper-size-mcat",
         META_OUTPUTS,
+    ),
+    "meta_train_pearl": (
+        "meta_train",
+        [SETTING, "pearl"],
+        {**META_BUDGET, "budgets.smoke.meta_steps": 1500, "budgets.smoke.checkpoint_every": 500},
+        ".resume/meta_train/hopper-size-pearl",
+        meta_outputs("pearl", ("agent.pt", "encoder.pt")),
     ),
     "meta_train_one_seed_at_a_time": (  # killed while seed 1 trains: seed 0's finished state is kept
         "meta_train",

@@ -18,7 +18,9 @@ _FAMILY = {
     # what the loop runs besides stages/meta_train.py's imports (tests/test_dvc_pipeline.py checks both ways)
     "code": (
         "pipeline/methods/mcat",
-        "pipeline/agents",
+        "pipeline/agents/td3.py",
+        "pipeline/agents/nets.py",
+        "pipeline/agents/fast",
         "pipeline/models",
         "pipeline/transfer/fit.py",
         "pipeline/transfer/windows.py",
