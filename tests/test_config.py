@@ -83,7 +83,7 @@ _DELETE = object()
         ("cycle_baseline.dynamics_cycle_weight", -1.0, ["cycle_baseline.dynamics_cycle_weight"]),
         ("budgets.default.transfer_epochs", 0, ["budgets.default.transfer_epochs", ">= 1"]),
         # methods: registered ones only; their own params blocks (MCAT's meta, sil) against their schemas
-        ("meta_train.methods", ["mcat", "maml"], ["meta_train.methods[1]", "'maml'", "mcat_no_sil, pearl"]),
+        ("meta_train.methods", ["mcat", "maml"], ["meta_train.methods[1]", "'maml'", "mcat_no_sil, mql, pearl"]),
         ("meta.batch_seed", False, ["meta.batch_seed", "batch_seeds"]),
         ("meta.transfer.margin", -1.0, ["meta.transfer.margin", ">= 0"]),
         ("sil.alpha", 0.0, ["sil.alpha", "> 0"]),

@@ -34,7 +34,8 @@ def test_dvc_repro_smoke(tmp_path: Path, smoke_params: Path) -> None:
     shutil.copy(ROOT / "dvc.yaml", work)
     raw = OmegaConf.load(smoke_params)
     raw.meta_train.other_delays = [200]  # Table 4's sweep: meta_delay@200-<setting>-<method>
-    raw.meta_train.methods = [*raw.meta_train.methods, "pearl"]  # as `-S 'meta_train.methods=[...]'` adds a baseline
+    raw.meta_train.methods = [*raw.meta_train.methods, "pearl", "mql"]  # as `-S 'meta_train.methods=[...]'` adds them
+    raw.mql.replay_updates, raw.mql.snapshot_updates = 5, 2  # MQL's test-time adaptation at a smoke budget
     OmegaConf.save(raw, work / "params.yaml")
     assert dvc(["init", "--no-scm", "-q"], work).returncode == 0
 

@@ -94,6 +94,9 @@ def test_same_seed_gives_the_same_run_and_a_batched_seed_trains_as_it_does_alone
     torch.testing.assert_close(alone.agent.actor.mlp.weights[0][0], batched.agent.actor.mlp.weights[0][1],
                                rtol=1e-4, atol=1e-5)  # fmt: skip
     torch.testing.assert_close(alone.encoder.mlp.weights[0][0], batched.encoder.mlp.weights[0][1], rtol=1e-4, atol=1e-5)
+    for mine, theirs in zip(batched.agent.critic.parameters(), alone.agent.critic.parameters(), strict=True):
+        torch.testing.assert_close(mine[2:4], theirs, rtol=1e-4, atol=1e-5)  # seed 1's twin critics
+    torch.testing.assert_close(batched.agent.log_alpha[1:2], alone.agent.log_alpha, rtol=1e-4, atol=1e-6)
 
 
 def test_evaluation_scores_the_episode_after_exploration_and_leaves_training_untouched() -> None:
@@ -104,20 +107,27 @@ def test_evaluation_scores_the_episode_after_exploration_and_leaves_training_unt
     dense, delayed = run.evaluate(envs, 2, reset_seed=7)
     assert dense.shape == (1, 3) and np.allclose(dense, delayed, atol=1e-4)  # whole episodes: delay sums out
     assert np.array_equal(dense, run.evaluate(envs, 2, reset_seed=7)[0])
+    assert np.array_equal(run.obs, twin.obs) and torch.equal(run.z, twin.z) and np.array_equal(run.prior, twin.prior)
+    generators = (*run.agent.generators, *run.batch_generators, *run.z_generators)
+    twins = (*twin.agent.generators, *twin.batch_generators, *twin.z_generators)
+    assert all(torch.equal(g.get_state(), h.get_state()) for g, h in zip(generators, twins, strict=True))
     run.train(10)
     twin.train(10)
     assert torch.equal(weights(run), weights(twin))
 
 
-def test_interrupted_training_resumes_bitwise(tmp_path) -> None:
+@pytest.mark.parametrize("split", [7, 15, 23])  # random start steps; an episode's end (z flips); mid-episode
+def test_interrupted_training_resumes_bitwise(tmp_path, split: int) -> None:
     whole = learner(seeds=2)
     whole.train(50)
     first = learner(seeds=2)
-    first.train(23)
+    first.train(split)
     first.save_state(tmp_path)
     resumed = learner(seeds=2)
     resumed.load_state(tmp_path)
-    resumed.train(27)
+    resumed.train(50 - split)
+    assert np.array_equal(whole.prior, resumed.prior) and np.array_equal(whole.episode_start, resumed.episode_start)
+    assert np.array_equal(whole.replay.size, resumed.replay.size)
     assert torch.equal(weights(whole), weights(resumed))
     assert whole.finished_episodes() == resumed.finished_episodes()
     assert np.array_equal(whole.obs, resumed.obs) and torch.equal(whole.z, resumed.z)

@@ -28,8 +28,9 @@ def test_the_registry_lists_mcat_and_its_ablations_with_their_labels() -> None:
     assert method_names()[:3] == ("mcat", "mcat_no_pt", "mcat_no_sil")
     assert [label(m) for m in method_names()[:3]] == ["MCAT", "MCAT w/o PT", "MCAT w/o SIL"]
     assert get_method("mcat_no_pt").options == {"transfer": False, "sil": True}
-    assert label("pearl") == "PEARL"  # Table 2's baseline (its row: "PEARL (ours)"), its own family
-    with pytest.raises(ValueError, match="unknown method 'maml'; registered: mcat, mcat_no_pt, mcat_no_sil, pearl"):
+    assert label("pearl") == "PEARL" and label("mql") == "MQL"  # Table 2 baselines (rows "PEARL (ours)", ...)
+    registered_names = "mcat, mcat_no_pt, mcat_no_sil, mql, pearl"
+    with pytest.raises(ValueError, match=f"unknown method 'maml'; registered: {registered_names}"):
         get_method("maml")
 
 

@@ -172,6 +172,7 @@ def meta_outputs(method: str, checkpoints: tuple[str, ...]) -> list[str]:
 
 
 META_OUTPUTS = meta_outputs("mcat", ("agent.pt", "models.pt"))
+MQL_SMALL = {"mql.replay_updates": 5, "mql.snapshot_updates": 2}  # test-time adaptation at a smoke budget
 META_BUDGET = {"budgets.smoke.meta_eval_every": 1000, "budgets.smoke.meta_retrain_every": 500}
 # test id -> (stage, module args, params changes, resume folder to kill in, outputs compared byte for byte)
 STAGE_RUNS = {
@@ -195,6 +196,13 @@ STAGE_RUNS = {
         {**META_BUDGET, "budgets.smoke.meta_steps": 1500, "budgets.smoke.checkpoint_every": 500},
         ".resume/meta_train/hopper-size-pearl",
         meta_outputs("pearl", ("agent.pt", "encoder.pt")),
+    ),
+    "meta_train_mql": (
+        "meta_train",
+        [SETTING, "mql"],
+        {**META_BUDGET, "budgets.smoke.meta_steps": 1500, "budgets.smoke.checkpoint_every": 500, **MQL_SMALL},
+        ".resume/meta_train/hopper-size-mql",
+        meta_outputs("mql", ("agents.pt",)),
     ),
     "meta_train_one_seed_at_a_time": (  # killed while seed 1 trains: seed 0's finished state is kept
         "meta_train",

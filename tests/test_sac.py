@@ -45,7 +45,7 @@ def test_sampled_and_mean_actions_respect_asymmetric_bounds() -> None:
         assert (a >= torch.tensor([-1.0, -2.0, 0.0])).all() and (a <= torch.tensor([1.0, 0.5, 3.0])).all()
 
 
-def test_log_probabilities_match_a_monte_carlo_density_of_the_squashed_gaussian() -> None:
+def test_log_probabilities_match_the_direct_density_of_the_squashed_gaussian() -> None:
     """The stable tanh correction equals log N(u) - log(1 - tanh(u)^2) computed directly."""
     sac = agent()
     x = torch.randn(1, 64, OBS)
@@ -92,11 +92,12 @@ def test_the_critic_loss_lets_a_gradient_reach_the_state() -> None:
     """PEARL trains its encoder through the critics' loss: the state's gradient must flow, the target's not."""
     sac = agent(context_dim=2)
     b = batches(1)[0]
-    z = torch.zeros(1, 8, 2, requires_grad=True)
+    z, next_z = torch.zeros(1, 8, 2, requires_grad=True), torch.zeros(1, 8, 2, requires_grad=True)
     state = torch.cat([b.obs, z], -1)
-    next_state = torch.cat([b.next_obs, torch.zeros(1, 8, 2)], -1)
+    next_state = torch.cat([b.next_obs, next_z], -1)
     sac.critic_loss(state, b.action, b.reward, next_state, b.not_done).backward()
     assert z.grad is not None and z.grad.abs().sum() > 0
+    assert next_z.grad is None  # the target is a constant
 
 
 @pytest.mark.parametrize("n_seeds", [1, 2])

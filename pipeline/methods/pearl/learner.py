@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +152,8 @@ class PEARLLearner:
 
     def _updates_due(self) -> int:
         """Gradient steps after this loop step: `updates_per_env_step` x T, spread evenly over loop steps."""
-        n, rate = self.step - self.start_steps, self.config.updates_per_env_step * self.n_tasks
+        n = self.step - self.start_steps
+        rate = Fraction(str(self.config.updates_per_env_step)) * self.n_tasks  # exact: 0.7 x 3 is not 2.0999...
         return math.floor(n * rate) - math.floor((n - 1) * rate)
 
     def _update(self) -> dict[str, float]:
@@ -174,7 +176,9 @@ class PEARLLearner:
         critic_loss = agent.critic_loss(state, flat(batch.action), reward, next_state, flat(batch.not_done))
         agent.critic_optimizer.zero_grad(set_to_none=True)
         self.encoder_optimizer.zero_grad(set_to_none=True)
-        (critic_loss + config.kl_weight * kl).backward()
+        # critic_loss is half the twins' summed MSE (SB3's scale), oyster's qf_loss the full sum: the KL's weight
+        # is halved so that the encoder sees oyster's ratio of the two (the critics' Adam step ignores the scale)
+        (critic_loss + 0.5 * config.kl_weight * kl).backward()
         agent.critic_optimizer.step()
         self.encoder_optimizer.step()
         agent.total_it += 1
